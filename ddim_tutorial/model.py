@@ -1,0 +1,266 @@
+"""The diffusion model: normalization, the denoising network, its EMA twin, training and sampling.
+
+Training goes through Keras' own ``fit`` on every backend. ``call`` does the forward
+diffusion (noise the images at random times) and the denoising prediction;
+``compute_loss`` scores the predicted noise. The only backend-specific lines are the few
+that update the exponential moving average (EMA) of the weights after each optimizer step,
+because JAX keeps the model's state outside the variables while it trains.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import keras
+import numpy as np
+from keras import layers, ops
+
+from .config import DDIMConfig
+from .network import build_network
+from .sampling import predict_components, reverse_diffusion
+from .schedule import diffusion_schedule
+
+__all__ = ["DiffusionModel"]
+
+_PIXEL_LOSSES = {"mae": keras.losses.mean_absolute_error, "mse": keras.losses.mean_squared_error}
+
+
+@keras.saving.register_keras_serializable(package="ddim_tutorial")
+class DiffusionModel(keras.Model):
+    """A denoising diffusion implicit model (DDIM) for square RGB images.
+
+    >>> model = DiffusionModel(DDIMConfig.preset("smoke"))
+    >>> model.adapt_normalizer(train_images)          # mean and variance of the data
+    >>> model.compile()                               # AdamW + MAE, as the reference
+    >>> model.fit(train_dataset, epochs=2)
+    >>> images = model.generate(num_images=8, diffusion_steps=20, seed=0)
+    """
+
+    def __init__(self, config: DDIMConfig | None = None, **kwargs):
+        config = config or DDIMConfig()
+        if isinstance(config, dict):  # from get_config()
+            config = DDIMConfig.from_dict(config)
+        if config.mixed_precision and "dtype" not in kwargs:
+            kwargs["dtype"] = config.mixed_precision
+        super().__init__(**kwargs)
+        self.config = config
+        # Images are normalized to zero mean and unit variance per channel, like the noise.
+        self.normalizer = layers.Normalization(axis=-1, dtype="float32", name="normalizer")
+        self.normalizer.build((None, config.image_size, config.image_size, 3))
+        with _dtype_policy(config.mixed_precision):
+            self.network = build_network(config)
+            self.ema_network = keras.models.clone_model(self.network)
+        self.ema_network.name = "ema_residual_unet"
+        self.ema_network.set_weights(self.network.get_weights())
+        self.ema_network.trainable = False  # updated by averaging, never by gradients
+        self.seed_generator = keras.random.SeedGenerator(config.seed, name="diffusion_seed")
+        self.noise_loss_tracker = keras.metrics.Mean(name="n_loss")
+        self.image_loss_tracker = keras.metrics.Mean(name="i_loss")
+        self.kid = None
+        if config.validation_kid:
+            from .kid import KID  # imported here: InceptionV3 is only built when KID is wanted
+
+            self.kid = KID(name="kid", image_size=config.image_size, kid_image_size=config.kid_image_size,
+                           weights=config.kid_weights)
+        self.pixel_loss = _PIXEL_LOSSES[config.loss]
+        self._ema_slots = None
+
+    # ------------------------------------------------------------- serialization
+    def get_config(self) -> dict[str, Any]:
+        return {"config": self.config.to_dict(), "name": self.name}
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> "DiffusionModel":
+        return cls(DDIMConfig.from_dict(config["config"]), name=config.get("name"))
+
+    # ------------------------------------------------------------------ pieces
+    @property
+    def metrics(self) -> list:
+        metrics = [self.noise_loss_tracker, self.image_loss_tracker]
+        return metrics + ([self.kid] if self.kid is not None else [])
+
+    @property
+    def is_adapted(self) -> bool:
+        return self.normalizer.mean is not None
+
+    def adapt_normalizer(self, data: Any, max_batches: int | None = None) -> None:
+        """Set the normalizer's per-channel mean and variance from training images in [0, 1].
+
+        ``data`` is an array, a ``tf.data.Dataset`` or any iterable of image batches (a
+        ``keras.utils.PyDataset`` too); ``max_batches`` limits how many batches are read.
+        """
+        count, total, total_squares = 0, np.zeros(3), np.zeros(3)
+        for batch in _iterate_batches(data, max_batches):
+            batch = np.asarray(batch, dtype="float64").reshape(-1, batch.shape[-1])
+            if batch.shape[-1] != 3:
+                raise ValueError(f"adapt_normalizer: images have {batch.shape[-1]} channels; RGB images need 3.")
+            count += batch.shape[0]
+            total += batch.sum(axis=0)
+            total_squares += (batch**2).sum(axis=0)
+        if count == 0:
+            raise ValueError("adapt_normalizer: the data holds no images; check the dataset or folder.")
+        mean = total / count
+        variance = np.maximum(total_squares / count - mean**2, 1e-8)
+        if not np.all(np.isfinite(mean)):
+            raise ValueError("adapt_normalizer: the images contain NaN or Inf values.")
+        self.normalizer.adapt_mean.assign(mean.astype("float32"))
+        self.normalizer.adapt_variance.assign(variance.astype("float32"))
+        self.normalizer.finalize_state()
+
+    def _require_adapted(self) -> None:
+        if not self.is_adapted:
+            raise RuntimeError("The normalizer has no mean and variance yet: call "
+                               "model.adapt_normalizer(train_images) before training or sampling "
+                               "(or load a checkpoint).")
+
+    def normalize(self, images: Any) -> Any:
+        """Pixels in [0, 1] to the zero-mean, unit-variance space of the network."""
+        self._require_adapted()
+        return self.normalizer(images)
+
+    def denormalize(self, images: Any) -> Any:
+        """Normalized images back to pixels, clipped to [0, 1]."""
+        self._require_adapted()
+        images = self.normalizer.mean + images * self.normalizer.variance**0.5
+        return ops.clip(images, 0.0, 1.0)
+
+    def diffusion_schedule(self, diffusion_times: Any) -> tuple[Any, Any]:
+        return diffusion_schedule(diffusion_times, self.config.min_signal_rate, self.config.max_signal_rate)
+
+    def denoise(self, noisy_images: Any, noise_rates: Any, signal_rates: Any, training: bool) -> tuple[Any, Any]:
+        """Predict ``(pred_noises, pred_images)``; evaluation uses the smoother EMA network."""
+        network = self.network if training else self.ema_network
+        return predict_components(network, noisy_images, noise_rates, signal_rates, training=training)
+
+    # --------------------------------------------------------------- training
+    def call(self, images: Any, training: bool = False) -> dict[str, Any]:
+        """The training forward pass: noise the images at random times and predict the noise."""
+        if isinstance(images, (tuple, list)):  # (images, labels) from a labelled dataset
+            images = images[0]
+        images = self.normalize(ops.cast(images, "float32"))
+        shape = tuple(images.shape) if None not in images.shape else ops.shape(images)
+        noises = keras.random.normal(shape, seed=self.seed_generator)
+        diffusion_times = keras.random.uniform((shape[0], 1, 1, 1), minval=0.0, maxval=1.0,
+                                               seed=self.seed_generator)
+        noise_rates, signal_rates = self.diffusion_schedule(diffusion_times)
+        noisy_images = signal_rates * images + noise_rates * noises
+        pred_noises, pred_images = self.denoise(noisy_images, noise_rates, signal_rates, training=training)
+        return {"images": images, "noises": noises, "pred_noises": pred_noises, "pred_images": pred_images}
+
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        """Noise MAE (the training loss) and image MAE (a metric); KID at evaluation."""
+        if y_pred is None:
+            y_pred = self(x, training=training)
+        noise_loss = ops.mean(self.pixel_loss(y_pred["noises"], y_pred["pred_noises"]))
+        image_loss = ops.mean(self.pixel_loss(y_pred["images"], y_pred["pred_images"]))
+        self.noise_loss_tracker.update_state(noise_loss)
+        self.image_loss_tracker.update_state(image_loss)
+        if not training and self.kid is not None:
+            # Expensive, hence only at evaluation and with few sampling steps.
+            real_images = self.denormalize(y_pred["images"])
+            generated_images = self.generate(real_images.shape[0], self.config.kid_diffusion_steps)
+            self.kid.update_state(real_images, generated_images)
+        return noise_loss
+
+    def compile(self, optimizer: Any = None, loss: Any = None, **kwargs) -> None:
+        """Compile with the reference's AdamW and the config's speed settings unless overridden.
+
+        ``loss`` may be ``"mae"``, ``"mse"`` or any Keras loss; it scores the predicted noise.
+        """
+        config = self.config
+        if optimizer is None:
+            optimizer = keras.optimizers.AdamW(learning_rate=config.learning_rate,
+                                               weight_decay=config.weight_decay)
+        if loss is not None:
+            self.pixel_loss = _PIXEL_LOSSES.get(loss, None) or keras.losses.get(loss)
+        kwargs.setdefault("jit_compile", config.jit_compile)
+        kwargs.setdefault("steps_per_execution", config.steps_per_execution)
+        super().compile(optimizer=optimizer, **kwargs)
+
+    def train_step(self, *args):
+        """Keras' own training step, followed by the EMA update of the weights."""
+        if keras.backend.backend() == "jax":
+            state, data = args
+            logs, state = super().train_step(state, data)
+            return logs, self._ema_update_jax_state(state)
+        logs = super().train_step(*args)
+        momentum = self.config.ema
+        for weight, ema_weight in zip(self.network.weights, self.ema_network.weights):
+            ema_weight.assign(momentum * ema_weight + (1.0 - momentum) * ops.cast(weight, ema_weight.dtype))
+        return logs
+
+    def _ema_update_jax_state(self, state):
+        """The same EMA update on JAX's explicit state tuple (functional, no assignment)."""
+        trainable_values, non_trainable_values, optimizer_values, metric_values = state
+        if self._ema_slots is None:
+            trainable_index = {id(v): i for i, v in enumerate(self.trainable_variables)}
+            non_trainable_index = {id(v): i for i, v in enumerate(self.non_trainable_variables)}
+            self._ema_slots = [
+                (id(w) in trainable_index, trainable_index.get(id(w), non_trainable_index.get(id(w))),
+                 non_trainable_index[id(ew)])
+                for w, ew in zip(self.network.weights, self.ema_network.weights)]
+        momentum = self.config.ema
+        non_trainable_values = list(non_trainable_values)
+        for is_trainable, source, target in self._ema_slots:
+            value = trainable_values[source] if is_trainable else non_trainable_values[source]
+            non_trainable_values[target] = (momentum * non_trainable_values[target]
+                                            + (1.0 - momentum) * value.astype(non_trainable_values[target].dtype))
+        return trainable_values, non_trainable_values, optimizer_values, metric_values
+
+    # ---------------------------------------------------------------- sampling
+    def initial_noise(self, num_images: int, seed: int | None = None) -> Any:
+        """Standard normal noise shaped like a batch of images; seeded for reproducible grids."""
+        if not isinstance(num_images, int) or isinstance(num_images, bool) or num_images < 1:
+            raise ValueError(f"num_images={num_images!r} is invalid: ask for an integer >= 1.")
+        size = self.config.image_size
+        return keras.random.normal((num_images, size, size, 3), seed=seed if seed is not None else self.seed_generator)
+
+    def generate(self, num_images: int, diffusion_steps: int | None = None, *, eta: float = 0.0,
+                 seed: int | None = None, initial_noise: Any = None, min_signal_rate: float | None = None,
+                 max_signal_rate: float | None = None) -> Any:
+        """Sample ``num_images`` images in pixel space [0, 1] with the EMA network."""
+        self._require_adapted()
+        if diffusion_steps is None:
+            diffusion_steps = self.config.plot_diffusion_steps
+        if initial_noise is None:
+            initial_noise = self.initial_noise(num_images, seed)
+        pred_images = reverse_diffusion(
+            self.ema_network, initial_noise, diffusion_steps,
+            min_signal_rate=self.config.min_signal_rate if min_signal_rate is None else min_signal_rate,
+            max_signal_rate=self.config.max_signal_rate if max_signal_rate is None else max_signal_rate,
+            eta=eta, seed=None if seed is None else seed + 1)
+        return self.denormalize(pred_images)
+
+
+class _dtype_policy:
+    """Build layers under a temporary global dtype policy (mixed precision), then restore it."""
+
+    def __init__(self, policy: str | None):
+        self.policy = policy
+
+    def __enter__(self):
+        self.previous = keras.config.dtype_policy()
+        if self.policy:
+            keras.config.set_dtype_policy(self.policy)
+
+    def __exit__(self, *exc):
+        keras.config.set_dtype_policy(self.previous)
+
+
+def _iterate_batches(data: Any, max_batches: int | None):
+    """Yield NumPy batches from an array, a tf.data.Dataset, a PyDataset or an iterable."""
+    if isinstance(data, np.ndarray) or keras.ops.is_tensor(data):
+        yield np.asarray(keras.ops.convert_to_numpy(data))
+        return
+    if hasattr(data, "as_numpy_iterator"):  # tf.data.Dataset: one pass, even if repeated
+        iterator = data.as_numpy_iterator()
+    elif isinstance(data, keras.utils.PyDataset):
+        iterator = (data[i] for i in range(len(data)))
+    else:
+        iterator = iter(data)
+    for index, batch in enumerate(iterator):
+        if max_batches is not None and index >= max_batches:
+            return
+        if isinstance(batch, (tuple, list)):
+            batch = batch[0]
+        yield np.asarray(batch)

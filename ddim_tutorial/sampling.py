@@ -1,0 +1,138 @@
+"""Sampling by reverse diffusion: from pure noise to images, one denoising step at a time.
+
+Each step splits the current noisy image into its predicted image and predicted noise
+(using the network), then mixes the two again at the signal and noise rates of the next,
+less noisy, diffusion time. With ``eta = 0`` this is the deterministic DDIM sampler of the
+reference; ``eta > 0`` replaces part of the predicted noise with fresh random noise
+(DDIM paper, Eq. 16), and ``eta = 1`` is DDPM-like ancestral sampling.
+
+Everything here works in the *normalized* image space of the network; see
+``DiffusionModel.generate`` for pixels.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import keras
+from keras import ops
+
+from .config import _check_signal_rates
+from .schedule import diffusion_schedule
+
+__all__ = ["predict_components", "ddim_step", "reverse_diffusion", "reverse_diffusion_steps",
+           "DiffusionStep", "validate_sampling_args"]
+
+
+def predict_components(network: keras.Model, noisy_images: Any, noise_rates: Any, signal_rates: Any,
+                       training: bool = False) -> tuple[Any, Any]:
+    """Split noisy images into ``(pred_noises, pred_images)`` with one network call.
+
+    The network predicts the noise; the image follows from
+    ``noisy = signal_rate * image + noise_rate * noise``.
+    """
+    pred_noises = network([noisy_images, noise_rates**2], training=training)
+    pred_noises = ops.cast(pred_noises, noisy_images.dtype)
+    pred_images = (noisy_images - noise_rates * pred_noises) / signal_rates
+    return pred_noises, pred_images
+
+
+def ddim_step(pred_noises: Any, pred_images: Any, noise_rates: Any, signal_rates: Any,
+              next_noise_rates: Any, next_signal_rates: Any, eta: float = 0.0,
+              fresh_noises: Any = None) -> Any:
+    """Remix predicted image and noise at the next step's rates (a pure function).
+
+    ``eta`` scales the standard deviation ``sigma`` of the fresh noise:
+    ``sigma = eta * sqrt((1 - a_next) / (1 - a)) * sqrt(1 - a / a_next)`` with ``a`` the
+    signal variance (``signal_rates**2``). The predicted noise keeps the rest of the next
+    noise variance, ``next_noise_rates**2 - sigma**2``, so the result keeps unit variance.
+    """
+    if eta == 0.0 and fresh_noises is None:
+        return next_signal_rates * pred_images + next_noise_rates * pred_noises
+    if fresh_noises is None:
+        raise ValueError("ddim_step: eta > 0 needs fresh_noises, a standard normal tensor shaped like the images.")
+    signal_variances = signal_rates**2
+    next_signal_variances = next_signal_rates**2
+    sigmas = eta * ops.sqrt(
+        ops.maximum(next_noise_rates**2 / noise_rates**2 * (1.0 - signal_variances / next_signal_variances), 0.0))
+    kept_noise_rates = ops.sqrt(ops.maximum(next_noise_rates**2 - sigmas**2, 0.0))
+    return next_signal_rates * pred_images + kept_noise_rates * pred_noises + sigmas * fresh_noises
+
+
+@dataclass
+class DiffusionStep:
+    """What one sampling step saw and predicted, for plots of the trajectory."""
+
+    step: int
+    diffusion_times: Any
+    noisy_images: Any
+    pred_images: Any
+    pred_noises: Any
+
+
+def validate_sampling_args(initial_noise: Any, diffusion_steps: Any, min_signal_rate: Any,
+                           max_signal_rate: Any, eta: Any) -> Any:
+    """Check sampler inputs and return the noise as a float tensor; raise ValueError otherwise."""
+    if not isinstance(diffusion_steps, int) or isinstance(diffusion_steps, bool) or diffusion_steps < 1:
+        raise ValueError(f"diffusion_steps={diffusion_steps!r} is invalid: use an integer >= 1 "
+                         "(the reference samples with 20; 5 is enough for a rough preview).")
+    _check_signal_rates(min_signal_rate, max_signal_rate, owner="reverse_diffusion")
+    if not isinstance(eta, (int, float)) or isinstance(eta, bool) or not 0.0 <= eta <= 1.0:
+        raise ValueError(f"eta={eta!r} is invalid: use a number in [0, 1] "
+                         "(0: deterministic DDIM, 1: DDPM-like stochastic sampling).")
+    if initial_noise is None:
+        raise ValueError("initial_noise is None: pass a float tensor of shape [num_images, size, size, 3].")
+    shape = tuple(initial_noise.shape)
+    if len(shape) != 4 or shape[-1] != 3:
+        raise ValueError(f"initial_noise has shape {shape}: it must be [num_images, size, size, 3].")
+    if shape[0] == 0:
+        raise ValueError("initial_noise holds no images: ask for at least one image.")
+    dtype = str(getattr(initial_noise, "dtype", ""))
+    if "float" not in dtype:
+        raise ValueError(f"initial_noise has dtype {dtype}: it must be a float tensor of standard normal noise.")
+    return ops.convert_to_tensor(initial_noise)
+
+
+def reverse_diffusion_steps(network: keras.Model, initial_noise: Any, diffusion_steps: int, *,
+                            min_signal_rate: float = 0.02, max_signal_rate: float = 0.95,
+                            eta: float = 0.0, seed: int | keras.random.SeedGenerator | None = None
+                            ) -> Iterator[DiffusionStep]:
+    """Yield every step of reverse diffusion; the last step's ``pred_images`` is the sample."""
+    initial_noise = validate_sampling_args(initial_noise, diffusion_steps, min_signal_rate,
+                                           max_signal_rate, eta)
+    if eta > 0 and not isinstance(seed, keras.random.SeedGenerator):
+        seed = keras.random.SeedGenerator(seed)
+    num_images = initial_noise.shape[0]
+    step_size = 1.0 / diffusion_steps
+    # At the first step the "noisy image" is pure noise, yet we pretend its signal rate is
+    # min_signal_rate (not 0): that is what keeps the division in predict_components finite.
+    next_noisy_images = initial_noise
+    for step in range(diffusion_steps):
+        noisy_images = next_noisy_images
+        diffusion_times = ops.ones((num_images, 1, 1, 1), dtype=noisy_images.dtype) - step * step_size
+        noise_rates, signal_rates = diffusion_schedule(diffusion_times, min_signal_rate, max_signal_rate)
+        pred_noises, pred_images = predict_components(network, noisy_images, noise_rates, signal_rates)
+        yield DiffusionStep(step, diffusion_times, noisy_images, pred_images, pred_noises)
+        if step == diffusion_steps - 1:
+            return
+        next_noise_rates, next_signal_rates = diffusion_schedule(diffusion_times - step_size,
+                                                                 min_signal_rate, max_signal_rate)
+        fresh_noises = None
+        if eta > 0:
+            fresh_noises = keras.random.normal(ops.shape(noisy_images), dtype=noisy_images.dtype, seed=seed)
+        next_noisy_images = ddim_step(pred_noises, pred_images, noise_rates, signal_rates,
+                                      next_noise_rates, next_signal_rates, eta, fresh_noises)
+
+
+def reverse_diffusion(network: keras.Model, initial_noise: Any, diffusion_steps: int, *,
+                      min_signal_rate: float = 0.02, max_signal_rate: float = 0.95, eta: float = 0.0,
+                      seed: int | keras.random.SeedGenerator | None = None) -> Any:
+    """Generate images (normalized space) from ``initial_noise`` in ``diffusion_steps`` steps."""
+    pred_images = None
+    for diffusion_step in reverse_diffusion_steps(network, initial_noise, diffusion_steps,
+                                                  min_signal_rate=min_signal_rate,
+                                                  max_signal_rate=max_signal_rate, eta=eta, seed=seed):
+        pred_images = diffusion_step.pred_images
+    return pred_images

@@ -1,0 +1,56 @@
+"""Diffusion schedules: how much signal and noise a noisy image holds at a time t.
+
+A diffusion time runs from 0 (almost clean image) to 1 (almost pure noise). A schedule
+maps it to a ``signal_rate`` and a ``noise_rate`` whose squares sum to one, so a mix
+``signal_rate * image + noise_rate * noise`` of unit-variance parts keeps unit variance.
+The pair is a point on the unit circle: ``(noise_rate, signal_rate) = (sin a, cos a)``.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from keras import ops
+
+from .config import _check_signal_rates
+
+__all__ = ["diffusion_schedule", "linear_beta_schedule", "diffusion_angles"]
+
+
+def diffusion_angles(diffusion_times: Any, min_signal_rate: float = 0.02, max_signal_rate: float = 0.95) -> Any:
+    """Angles on the unit circle, growing linearly from arccos(max) to arccos(min)."""
+    _check_signal_rates(min_signal_rate, max_signal_rate, owner="diffusion_schedule")
+    diffusion_times = ops.convert_to_tensor(diffusion_times)
+    if not str(diffusion_times.dtype).startswith(("float", "bfloat")):
+        diffusion_times = ops.cast(diffusion_times, "float32")
+    start_angle = math.acos(max_signal_rate)
+    end_angle = math.acos(min_signal_rate)
+    return start_angle + diffusion_times * (end_angle - start_angle)
+
+
+def diffusion_schedule(diffusion_times: Any, min_signal_rate: float = 0.02,
+                       max_signal_rate: float = 0.95) -> tuple[Any, Any]:
+    """The continuous cosine schedule of the reference: returns ``(noise_rates, signal_rates)``.
+
+    Equal steps in time are equal steps in angle, so the schedule changes slowly near both
+    ends: the first and last steps of sampling alter the image least.
+    """
+    angles = diffusion_angles(diffusion_times, min_signal_rate, max_signal_rate)
+    return ops.sin(angles), ops.cos(angles)
+
+
+def linear_beta_schedule(diffusion_times: Any, beta_start: float = 0.1, beta_end: float = 20.0,
+                         min_signal_rate: float = 0.02, max_signal_rate: float = 0.95) -> tuple[Any, Any]:
+    """The DDPM "linear betas" schedule in continuous time, for comparison.
+
+    The signal variance is ``exp(-(beta_start t + (beta_end - beta_start) t^2 / 2))``; its
+    rates are clipped to the same ``[min_signal_rate, max_signal_rate]`` range as the cosine
+    schedule so the two can be plotted side by side. It destroys the signal much earlier.
+    """
+    _check_signal_rates(min_signal_rate, max_signal_rate, owner="linear_beta_schedule")
+    t = ops.cast(ops.convert_to_tensor(diffusion_times), "float32")
+    log_signal_variance = -(beta_start * t + 0.5 * (beta_end - beta_start) * t**2)
+    signal_rates = ops.clip(ops.exp(0.5 * log_signal_variance), min_signal_rate, max_signal_rate)
+    noise_rates = ops.sqrt(1.0 - signal_rates**2)
+    return noise_rates, signal_rates
