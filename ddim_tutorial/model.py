@@ -64,6 +64,7 @@ class DiffusionModel(keras.Model):
                            weights=config.kid_weights)
         self.pixel_loss = _PIXEL_LOSSES[config.loss]
         self._ema_slots = None
+        self.built = True  # every sublayer is built above; weights can be loaded right away
 
     # ------------------------------------------------------------- serialization
     def get_config(self) -> dict[str, Any]:
