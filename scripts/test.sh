@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Everything CI checks, from a fresh machine: environments, package tests on three Keras
+# backends, the notebooks under nbval in fast mode, and the widgets in headless Chromium.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PYTHONUNBUFFERED=1 TF_CPP_MIN_LOG_LEVEL=2
+start=$SECONDS
+stamp() { echo "== [$((SECONDS - start))s] $*"; }
+
+stamp "setting up .venv (TensorFlow, Keras, TFDS, JupyterLab, nbval)"
+bash scripts/setup.sh
+stamp "setting up .venv-notf (Keras with JAX and PyTorch, no TensorFlow)"
+bash scripts/setup_no_tensorflow.sh
+if [ -f .ci/browser_setup.sh ]; then
+    stamp "installing Chromium and Playwright for the browser tests"
+    bash .ci/browser_setup.sh .venv/bin/python
+fi
+
+# Offline real photographs for the notebooks' fast mode, when they lie beside the repo.
+if [ -z "${DDIM_DATA_DIR:-}" ] && [ -d ../shared/data/flowers12 ]; then
+    export DDIM_DATA_DIR="$(cd ../shared/data/flowers12 && pwd)"
+fi
+
+stamp "package tests, TensorFlow backend"
+KERAS_BACKEND=tensorflow .venv/bin/python -m pytest tests --ignore=tests/browser -p no:cacheprovider
+
+stamp "notebooks under nbval, fast mode"
+sanitize=()
+[ -f notebooks/nbval_sanitize.cfg ] && sanitize=(--nbval-sanitize-with notebooks/nbval_sanitize.cfg)
+DDIM_FAST=1 KERAS_BACKEND=tensorflow .venv/bin/python -m pytest --nbval-lax --nbval-current-env \
+    "${sanitize[@]}" notebooks/ -p no:cacheprovider
+
+if [ -d tests/browser ]; then
+    stamp "widgets in JupyterLab, headless Chromium"
+    DDIM_FAST=1 .venv/bin/python -m pytest tests/browser -p no:cacheprovider
+fi
+
+# The tests that depend on the backend, once per backend, where TensorFlow is absent.
+backend_tests=()
+for file in tests/test_no_tensorflow.py tests/test_network.py tests/test_model.py tests/test_sampling.py \
+            tests/test_compiled_sampling.py tests/test_kid.py tests/test_data.py tests/test_checkpoints.py; do
+    [ -f "$file" ] && backend_tests+=("$file")
+done
+for backend in jax torch; do
+    stamp "backend tests, $backend, without TensorFlow"
+    KERAS_BACKEND=$backend .venv-notf/bin/python -m pytest "${backend_tests[@]}" -p no:cacheprovider
+done
+stamp "all green"
