@@ -1,0 +1,522 @@
+"""Drive JupyterLab in headless Chromium, the way students meet the course.
+
+One JupyterLab server and one Chromium serve the whole browser suite: the server runs on a free
+localhost port with a random token, from a temporary copy of ``notebooks/`` (so autosave never
+writes outputs into the repo), with ``DDIM_FAST=1`` in the kernels' environment. Chromium is
+Debian's ``chromium`` driven by Playwright's Python API through ``executable_path``; no browser is
+ever downloaded. Screenshots go to ``artifacts/browser/`` for a person to look at.
+
+The tests skip, with the reason, only where Chromium (or Playwright / JupyterLab) cannot start.
+Set ``DDIM_BROWSER_REQUIRED=1`` (CI does, see ``.ci/browser_setup.sh``) to turn those skips
+into failures, so a CI machine can never silently pass without a browser.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterator
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+NOTEBOOKS_DIR = REPO_ROOT / "notebooks"
+ARTIFACTS_DIR = REPO_ROOT / "artifacts" / "browser"
+FLOWERS12 = REPO_ROOT.parent / "shared" / "data" / "flowers12"
+
+CHROMIUM_CANDIDATES = (
+    "/usr/bin/chromium",
+    "/usr/bin/chromium-browser",
+    "/usr/bin/google-chrome",
+    "/usr/bin/google-chrome-stable",
+)
+# Root in a container has no user namespaces for Chromium's sandbox, and Docker's /dev/shm is
+# often 64 MB; there is no GPU either.
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu"]
+
+SERVER_START_TIMEOUT_S = 90
+NOTEBOOK_RUN_TIMEOUT_S = float(os.environ.get("DDIM_BROWSER_RUN_TIMEOUT", "240"))
+WIDGET_UPDATE_TIMEOUT_S = float(os.environ.get("DDIM_BROWSER_UPDATE_TIMEOUT", "90"))
+
+# Cells' own outputs (and Output widgets' outputs) that show a Python failure.
+ERROR_OUTPUT_SELECTOR = (
+    '.jp-OutputArea-output[data-mime-type="application/vnd.jupyter.stderr"], '
+    ".jp-OutputArea-output .jp-RenderedText"
+)
+# "ValueError: ...", "Exception" at a line start: how a Python failure reads once rendered.
+_ERROR_LINE = re.compile(r"(^|\n)\s*[A-Z]\w*(Error|Exception)\b")
+SLIDER_SELECTOR = ".widget-slider"
+SLIDER_HANDLE_SELECTOR = ".noUi-handle, .ui-slider-handle"  # ipywidgets 8 and 7
+
+
+def _browser_required() -> bool:
+    return os.environ.get("DDIM_BROWSER_REQUIRED", "") not in ("", "0", "false", "no")
+
+
+def _cannot_run(reason: str) -> None:
+    """Skip with the reason, or fail with it where the browser suite is required (CI)."""
+    if _browser_required():
+        pytest.fail(f"{reason} (DDIM_BROWSER_REQUIRED is set, so this is a failure, not a skip)")
+    pytest.skip(reason)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every test in this folder drives a browser."""
+    here = Path(__file__).parent
+    for item in items:
+        if Path(str(item.fspath)).parent == here:
+            item.add_marker(pytest.mark.browser)
+
+
+# --------------------------------------------------------------------------------------------
+# Chromium through Playwright
+
+
+def find_chromium() -> str | None:
+    """The system Chromium: ``$DDIM_CHROMIUM`` if set, else Debian's or Google's path."""
+    explicit = os.environ.get("DDIM_CHROMIUM")
+    if explicit:
+        return explicit if Path(explicit).exists() else None
+    for candidate in CHROMIUM_CANDIDATES:
+        if Path(candidate).exists():
+            return candidate
+    for name in ("chromium", "chromium-browser", "google-chrome"):
+        found = shutil.which(name)
+        if found:
+            return found
+    return None
+
+
+@pytest.fixture(scope="session")
+def chromium_path() -> str:
+    path = find_chromium()
+    if path is None:
+        _cannot_run(
+            "no Chromium found (looked at $DDIM_CHROMIUM and "
+            + ", ".join(CHROMIUM_CANDIDATES)
+            + "); run .ci/browser_setup.sh or `apt-get install chromium`"
+        )
+    return path
+
+
+@pytest.fixture(scope="session")
+def browser(chromium_path: str) -> Iterator[object]:
+    """A headless Chromium for the whole session, launched from the system binary."""
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        _cannot_run("Playwright's Python package is not installed; run `pip install playwright`")
+    playwright = sync_playwright().start()
+    try:
+        chromium = playwright.chromium.launch(
+            executable_path=chromium_path, headless=True, args=CHROMIUM_ARGS, timeout=60_000
+        )
+    except Exception as error:  # noqa: BLE001 - any launch failure means "cannot start"
+        playwright.stop()
+        _cannot_run(f"Chromium at {chromium_path} cannot start headless: {error}")
+    try:
+        yield chromium
+    finally:
+        chromium.close()
+        playwright.stop()
+
+
+@pytest.fixture(scope="session")
+def artifacts_dir() -> Path:
+    """``artifacts/browser/`` in the repo (ignored by git): screenshots and the server log."""
+    ARTIFACTS_DIR.mkdir(parents=True, exist_ok=True)
+    return ARTIFACTS_DIR
+
+
+# --------------------------------------------------------------------------------------------
+# The JupyterLab server
+
+
+@dataclass
+class LabServer:
+    """A running ``jupyter lab`` and where it serves from."""
+
+    url: str
+    token: str
+    root_dir: Path
+    process: subprocess.Popen
+    log_path: Path
+
+    def notebook_url(self, relative_path: str, workspace: str) -> str:
+        # A fresh named workspace with ?reset so no earlier tab is restored beside ours.
+        return f"{self.url}lab/workspaces/{workspace}/tree/{relative_path}?reset&token={self.token}"
+
+    def log_tail(self, chars: int = 3000) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")[-chars:]
+        except OSError:
+            return "(no server log)"
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _write_lab_settings(settings_dir: Path) -> None:
+    """User settings that keep the page deterministic for a robot."""
+    settings = {
+        # Render every cell in the DOM, so widgets and errors below the fold can be found.
+        "@jupyterlab/notebook-extension/tracker.jupyterlab-settings": {"windowingMode": "none"},
+        # No "would you like news?" toast and no update check (there is no internet anyway).
+        "@jupyterlab/apputils-extension/notification.jupyterlab-settings": {
+            "fetchNews": "false",
+            "checkForUpdates": False,
+        },
+    }
+    for relative, values in settings.items():
+        target = settings_dir / relative
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(json.dumps(values))
+
+
+def _server_environment(home: Path) -> dict[str, str]:
+    env = dict(os.environ)
+    env["DDIM_FAST"] = "1"
+    if "DDIM_DATA_DIR" not in env and FLOWERS12.is_dir():
+        env["DDIM_DATA_DIR"] = str(FLOWERS12)
+    env["PYTHONPATH"] = os.pathsep.join(
+        [str(REPO_ROOT)] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
+    )
+    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    # Isolate Jupyter's per-user state from the machine's.
+    env["JUPYTER_RUNTIME_DIR"] = str(home / "runtime")
+    env["JUPYTER_CONFIG_DIR"] = str(home / "config")
+    env["JUPYTERLAB_SETTINGS_DIR"] = str(home / "lab-settings")
+    env["JUPYTERLAB_WORKSPACES_DIR"] = str(home / "lab-workspaces")
+    env["IPYTHONDIR"] = str(home / "ipython")
+    env["MPLCONFIGDIR"] = str(home / "matplotlib")
+    return env
+
+
+def _wait_until_answering(server: LabServer) -> None:
+    deadline = time.monotonic() + SERVER_START_TIMEOUT_S
+    status_url = f"{server.url}api/status?token={server.token}"
+    while time.monotonic() < deadline:
+        if server.process.poll() is not None:
+            raise RuntimeError(
+                f"jupyter lab exited with code {server.process.returncode}:\n{server.log_tail()}"
+            )
+        try:
+            with urllib.request.urlopen(status_url, timeout=5) as response:
+                if response.status == 200:
+                    return
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            pass
+        time.sleep(0.5)
+    raise RuntimeError(
+        f"jupyter lab did not answer on {server.url} within {SERVER_START_TIMEOUT_S} s:\n"
+        f"{server.log_tail()}"
+    )
+
+
+@pytest.fixture(scope="session")
+def lab_server(artifacts_dir: Path, chromium_path: str) -> Iterator[LabServer]:
+    """``jupyter lab`` on a free localhost port, serving a temporary copy of the notebooks."""
+    try:
+        import jupyterlab  # noqa: F401
+    except ImportError:
+        _cannot_run(f"JupyterLab is not installed in {sys.executable}; `pip install jupyterlab`")
+    home = Path(tempfile.mkdtemp(prefix="ddim-browser-"))
+    root_dir = home / "course"
+    if NOTEBOOKS_DIR.is_dir():
+        shutil.copytree(
+            NOTEBOOKS_DIR, root_dir / "notebooks", ignore=shutil.ignore_patterns(".ipynb_checkpoints")
+        )
+    else:
+        (root_dir / "notebooks").mkdir(parents=True)
+    # Notebooks that reach the package or data through "../" find the same layout as in the repo.
+    (root_dir / "ddim_tutorial").symlink_to(REPO_ROOT / "ddim_tutorial", target_is_directory=True)
+    _write_lab_settings(home / "lab-settings")
+    token = secrets.token_hex(16)
+    port = _free_port()
+    log_path = artifacts_dir / "jupyterlab.log"
+    log_file = log_path.open("w")
+    command = [
+        sys.executable, "-m", "jupyterlab",
+        "--no-browser",
+        "--allow-root",
+        "--ServerApp.ip=127.0.0.1",
+        f"--ServerApp.port={port}",
+        "--ServerApp.port_retries=0",
+        f"--IdentityProvider.token={token}",
+        f"--ServerApp.root_dir={root_dir}",
+        "--LabApp.expose_app_in_browser=True",
+        "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+        "--LabApp.news_url=",
+    ]
+    process = subprocess.Popen(
+        command,
+        cwd=root_dir,
+        env=_server_environment(home),
+        stdout=log_file,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    server = LabServer(f"http://127.0.0.1:{port}/", token, root_dir, process, log_path)
+    try:
+        _wait_until_answering(server)
+        yield server
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)
+        log_file.close()
+        shutil.rmtree(home, ignore_errors=True)
+
+
+# --------------------------------------------------------------------------------------------
+# A notebook open in JupyterLab
+
+
+@dataclass
+class NotebookPage:
+    """One notebook open in its own JupyterLab tab, with what a student would do to it."""
+
+    page: object
+    name: str
+    artifacts_dir: Path
+    screenshots: list[Path] = field(default_factory=list)
+
+    # -- the app ------------------------------------------------------------------------------
+
+    def kernel_status(self) -> str:
+        return self.page.evaluate(
+            """() => {
+                const w = window.jupyterapp && window.jupyterapp.shell.currentWidget;
+                const k = w && w.sessionContext && w.sessionContext.session
+                          && w.sessionContext.session.kernel;
+                return k ? k.status : 'none';
+            }"""
+        )
+
+    def wait_for_kernel_idle(self, timeout_s: float = 120) -> None:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.kernel_status() == "idle":
+                return
+            self.page.wait_for_timeout(250)
+        raise AssertionError(
+            f"{self.name}: kernel not idle after {timeout_s:.0f} s (status {self.kernel_status()!r})"
+        )
+
+    def pending_cells(self) -> int:
+        """Code cells queued or running: JupyterLab shows their prompt as ``[*]:``."""
+        return self.page.locator(".jp-CodeCell .jp-InputPrompt", has_text="[*]").count()
+
+    def run_all_cells(self, timeout_s: float = NOTEBOOK_RUN_TIMEOUT_S) -> float:
+        """Run > Run All Cells from the menu bar, then wait until every cell has run."""
+        started = time.monotonic()
+        self.page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
+        self.page.locator(".lm-Menu-itemLabel", has_text="Run All Cells").first.click()
+        # The first cell is queued at once; then wait for the queue to drain and stay drained.
+        deadline = started + timeout_s
+        quiet_since = None
+        while time.monotonic() < deadline:
+            busy = self.pending_cells() > 0 or self.kernel_status() != "idle"
+            if busy:
+                quiet_since = None
+            elif quiet_since is None:
+                quiet_since = time.monotonic()
+            elif time.monotonic() - quiet_since > 1.5:
+                return time.monotonic() - started
+            self.page.wait_for_timeout(250)
+        self.screenshot("run_all_timeout")
+        raise AssertionError(
+            f"{self.name}: cells still running after {timeout_s:.0f} s "
+            f"({self.pending_cells()} pending, kernel {self.kernel_status()!r})"
+        )
+
+    # -- errors -------------------------------------------------------------------------------
+
+    def error_outputs(self) -> list[str]:
+        """Texts of outputs that show a failure: error outputs in the notebook model and
+        rendered tracebacks or "...Error:" lines in any output area (Output widgets included)."""
+        model_errors = self.page.evaluate(
+            """() => {
+                const w = window.jupyterapp.shell.currentWidget;
+                const found = [];
+                const cells = w.content.model.cells;
+                for (let i = 0; i < cells.length; i++) {
+                    const cell = cells.get(i);
+                    if (cell.type !== 'code') continue;
+                    const outputs = cell.outputs;
+                    for (let j = 0; j < outputs.length; j++) {
+                        const o = outputs.get(j).toJSON();
+                        if (o.output_type === 'error') {
+                            found.push(`cell ${i}: ${o.ename}: ${o.evalue}`);
+                        }
+                    }
+                }
+                return found;
+            }"""
+        )
+        rendered = self.page.locator(ERROR_OUTPUT_SELECTOR).all_inner_texts()
+        dom_errors = [
+            text.strip()[-800:]
+            for text in rendered
+            if "Traceback" in text or _ERROR_LINE.search(text) or "Error displaying widget" in text
+        ]
+        return model_errors + dom_errors
+
+    def assert_no_errors(self) -> None:
+        errors = self.error_outputs()
+        if errors:
+            self.screenshot("errors")
+        assert not errors, f"{self.name}: outputs show errors:\n" + "\n---\n".join(errors)
+
+    # -- widgets ------------------------------------------------------------------------------
+
+    def slider(self, description: str, within: str | None = None):
+        """The slider whose description label reads exactly ``description``."""
+        scope = self.page.locator(within) if within else self.page
+        label = scope.locator(".widget-label", has_text=_exactly(description))
+        slider = scope.locator(SLIDER_SELECTOR).filter(has=label)
+        slider.first.wait_for(state="visible", timeout=30_000)
+        return slider.first
+
+    def slider_readout(self, slider) -> str:
+        return slider.locator(".widget-readout").first.inner_text().strip()
+
+    def move_slider(self, description: str, presses: int = 1, within: str | None = None) -> tuple[str, str]:
+        """Focus the slider's handle and press the arrow key, as a keyboard user would.
+
+        Returns the readout before and after, which differ unless the slider was at its end."""
+        slider = self.slider(description, within)
+        slider.scroll_into_view_if_needed()
+        before = self.slider_readout(slider)
+        handle = slider.locator(SLIDER_HANDLE_SELECTOR).first
+        handle.focus()
+        key = "ArrowRight" if presses > 0 else "ArrowLeft"
+        for _ in range(abs(presses)):
+            handle.press(key)
+        after = self.slider_readout(slider)
+        assert after != before, (
+            f"{self.name}: slider {description!r} did not move from {before!r} with {key}"
+        )
+        return before, after
+
+    # -- what is drawn ------------------------------------------------------------------------
+
+    def fingerprint(self, selector: str) -> str:
+        """What ``selector`` draws: the sources of its images (data URLs or blobs), or failing
+        that its pixels."""
+        element = self.page.locator(selector).first
+        sources = element.evaluate(
+            """(el) => Array.from(el.querySelectorAll('img')).map(img => img.currentSrc || img.src)"""
+        )
+        sources = [s for s in sources if s]
+        if sources:
+            return "\n".join(sources)
+        return element.screenshot().hex()
+
+    def wait_for_change(self, selector: str, before: str, timeout_s: float = WIDGET_UPDATE_TIMEOUT_S) -> float:
+        """Wait until ``selector`` draws something else than ``before`` and the kernel rests."""
+        started = time.monotonic()
+        deadline = started + timeout_s
+        while time.monotonic() < deadline:
+            try:
+                changed = self.fingerprint(selector) != before
+            except Exception:  # noqa: BLE001 - the element is being redrawn
+                changed = False
+            if changed and self.kernel_status() == "idle":
+                self.page.wait_for_timeout(500)  # let the last redraw land
+                if self.kernel_status() == "idle":
+                    return time.monotonic() - started
+            self.page.wait_for_timeout(250)
+        self.screenshot("no_change_timeout")
+        raise AssertionError(
+            f"{self.name}: {selector} did not change within {timeout_s:.0f} s; "
+            f"errors shown: {self.error_outputs()}"
+        )
+
+    def screenshot(self, label: str, selector: str | None = None) -> Path:
+        """Save a PNG named ``<notebook>__<label>.png``: the element, or the whole page."""
+        path = self.artifacts_dir / f"{self.name}__{label}.png"
+        if selector:
+            element = self.page.locator(selector).first
+            element.scroll_into_view_if_needed()
+            element.screenshot(path=str(path))
+        else:
+            self.page.screenshot(path=str(path))
+        self.screenshots.append(path)
+        return path
+
+
+def _exactly(text: str) -> re.Pattern:
+    return re.compile(rf"^\s*{re.escape(text)}\s*$")
+
+
+@pytest.fixture(scope="session")
+def open_notebook(browser, lab_server: LabServer, artifacts_dir: Path) -> Iterator[Callable[..., NotebookPage]]:
+    """``open_notebook("notebooks/06_sampling.ipynb")`` opens it in a fresh tab, kernel ready."""
+    contexts = []
+
+    def _open(relative_path: str, name: str | None = None) -> NotebookPage:
+        if not (lab_server.root_dir / relative_path).exists():
+            raise FileNotFoundError(f"{relative_path} is not in the served folder {lab_server.root_dir}")
+        context = browser.new_context(viewport={"width": 1400, "height": 1000})
+        contexts.append(context)
+        page = context.new_page()
+        page.set_default_timeout(30_000)
+        stem = name or Path(relative_path).stem
+        page.goto(lab_server.notebook_url(relative_path, workspace=f"w{len(contexts)}"))
+        page.wait_for_function("() => window.jupyterapp !== undefined", timeout=60_000)
+        page.locator(".jp-Notebook .jp-Cell").first.wait_for(timeout=60_000)
+        notebook = NotebookPage(page, stem, artifacts_dir)
+        notebook.wait_for_kernel_idle(timeout_s=60)
+        return notebook
+
+    yield _open
+    for context in contexts:
+        context.close()
+
+
+@pytest.fixture(scope="session")
+def make_notebook(lab_server: LabServer) -> Callable[[str, list[str]], str]:
+    """``make_notebook("selfcheck.ipynb", [code, ...])`` writes a notebook into the served
+    folder and returns its path relative to the server root, for tests that build their own."""
+
+    def _make(filename: str, cells: list[str]) -> str:
+        notebook = {
+            "cells": [
+                {"cell_type": "code", "execution_count": None, "id": f"cell-{i}",
+                 "metadata": {}, "outputs": [], "source": source}
+                for i, source in enumerate(cells)
+            ],
+            "metadata": {
+                "kernelspec": {"display_name": "Python 3 (ipykernel)", "language": "python",
+                               "name": "python3"},
+                "language_info": {"name": "python"},
+            },
+            "nbformat": 4,
+            "nbformat_minor": 5,
+        }
+        relative = f"generated/{filename}"
+        path = lab_server.root_dir / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(notebook, indent=1))
+        return relative
+
+    return _make
