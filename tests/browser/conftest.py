@@ -13,6 +13,7 @@ into failures, so a CI machine can never silently pass without a browser.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -57,6 +58,20 @@ ERROR_OUTPUT_SELECTOR = (
 )
 # "ValueError: ...", "Exception" at a line start: how a Python failure reads once rendered.
 _ERROR_LINE = re.compile(r"(^|\n)\s*[A-Z]\w*(Error|Exception)\b")
+# Runs in the page: digest the bytes of the element's images (the element itself if an <img>).
+_IMAGE_DIGESTS_JS = """async (el) => {
+    const images = el.tagName === 'IMG' ? [el] : Array.from(el.querySelectorAll('img'));
+    const digests = [];
+    for (const img of images) {
+        const src = img.currentSrc || img.src;
+        if (!src) continue;
+        const bytes = await (await fetch(src)).arrayBuffer();
+        const hash = new Uint8Array(await crypto.subtle.digest('SHA-256', bytes));
+        digests.push(Array.from(hash, b => b.toString(16).padStart(2, '0')).join('')
+                     + ':' + bytes.byteLength);
+    }
+    return digests;
+}"""
 SLIDER_SELECTOR = ".widget-slider"
 SLIDER_HANDLE_SELECTOR = ".noUi-handle, .ui-slider-handle"  # ipywidgets 8 and 7
 
@@ -297,7 +312,9 @@ class NotebookPage:
     page: object
     name: str
     artifacts_dir: Path
+    server_log: Callable[[], str] = lambda: "(no server log)"
     screenshots: list[Path] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)
 
     # -- the app ------------------------------------------------------------------------------
 
@@ -328,8 +345,8 @@ class NotebookPage:
     def run_all_cells(self, timeout_s: float = NOTEBOOK_RUN_TIMEOUT_S) -> float:
         """Run > Run All Cells from the menu bar, then wait until every cell has run."""
         started = time.monotonic()
-        self.page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
-        self.page.locator(".lm-Menu-itemLabel", has_text="Run All Cells").first.click()
+        self.page.locator(".lm-MenuBar-itemLabel", has_text=_exactly("Run")).first.click()
+        self.page.locator(".lm-Menu-itemLabel", has_text=_exactly("Run All Cells")).first.click()
         # The first cell is queued at once; then wait for the queue to drain and stay drained.
         deadline = started + timeout_s
         quiet_since = None
@@ -340,7 +357,8 @@ class NotebookPage:
             elif quiet_since is None:
                 quiet_since = time.monotonic()
             elif time.monotonic() - quiet_since > 1.5:
-                return time.monotonic() - started
+                self.timings["run_all_s"] = round(time.monotonic() - started, 1)
+                return self.timings["run_all_s"]
             self.page.wait_for_timeout(250)
         self.screenshot("run_all_timeout")
         raise AssertionError(
@@ -417,19 +435,26 @@ class NotebookPage:
         )
         return before, after
 
+    def click_button(self, description: str, within: str | None = None) -> None:
+        """Click the widget button labelled ``description``."""
+        scope = self.page.locator(within) if within else self.page
+        button = scope.locator("button.widget-button", has_text=_exactly(description)).first
+        button.scroll_into_view_if_needed()
+        button.click()
+
+    def texts(self, selector: str) -> list[str]:
+        return [text.strip() for text in self.page.locator(selector).all_inner_texts()]
+
     # -- what is drawn ------------------------------------------------------------------------
 
     def fingerprint(self, selector: str) -> str:
-        """What ``selector`` draws: the sources of its images (data URLs or blobs), or failing
-        that its pixels."""
+        """What ``selector`` draws: SHA-256 and size of the bytes behind each of its images
+        (``ipywidgets.Image`` blobs, inline matplotlib data URLs), or failing images its pixels."""
         element = self.page.locator(selector).first
-        sources = element.evaluate(
-            """(el) => Array.from(el.querySelectorAll('img')).map(img => img.currentSrc || img.src)"""
-        )
-        sources = [s for s in sources if s]
-        if sources:
-            return "\n".join(sources)
-        return element.screenshot().hex()
+        digests = element.evaluate(_IMAGE_DIGESTS_JS)
+        if digests:
+            return "\n".join(digests)
+        return "pixels:" + hashlib.sha256(element.screenshot()).hexdigest()
 
     def wait_for_change(self, selector: str, before: str, timeout_s: float = WIDGET_UPDATE_TIMEOUT_S) -> float:
         """Wait until ``selector`` draws something else than ``before`` and the kernel rests."""
@@ -447,8 +472,9 @@ class NotebookPage:
             self.page.wait_for_timeout(250)
         self.screenshot("no_change_timeout")
         raise AssertionError(
-            f"{self.name}: {selector} did not change within {timeout_s:.0f} s; "
-            f"errors shown: {self.error_outputs()}"
+            f"{self.name}: {selector} did not change within {timeout_s:.0f} s "
+            f"(kernel {self.kernel_status()!r}); errors shown: {self.error_outputs()}; "
+            f"kernel and server log (callback tracebacks land here):\n{self.server_log()}"
         )
 
     def screenshot(self, label: str, selector: str | None = None) -> Path:
@@ -472,10 +498,12 @@ def _exactly(text: str) -> re.Pattern:
 def open_notebook(browser, lab_server: LabServer, artifacts_dir: Path) -> Iterator[Callable[..., NotebookPage]]:
     """``open_notebook("notebooks/06_sampling.ipynb")`` opens it in a fresh tab, kernel ready."""
     contexts = []
+    opened: list[NotebookPage] = []
 
     def _open(relative_path: str, name: str | None = None) -> NotebookPage:
         if not (lab_server.root_dir / relative_path).exists():
             raise FileNotFoundError(f"{relative_path} is not in the served folder {lab_server.root_dir}")
+        started = time.monotonic()
         context = browser.new_context(viewport={"width": 1400, "height": 1000})
         contexts.append(context)
         page = context.new_page()
@@ -484,11 +512,15 @@ def open_notebook(browser, lab_server: LabServer, artifacts_dir: Path) -> Iterat
         page.goto(lab_server.notebook_url(relative_path, workspace=f"w{len(contexts)}"))
         page.wait_for_function("() => window.jupyterapp !== undefined", timeout=60_000)
         page.locator(".jp-Notebook .jp-Cell").first.wait_for(timeout=60_000)
-        notebook = NotebookPage(page, stem, artifacts_dir)
+        notebook = NotebookPage(page, stem, artifacts_dir, server_log=lab_server.log_tail)
         notebook.wait_for_kernel_idle(timeout_s=60)
+        notebook.timings["open_s"] = round(time.monotonic() - started, 1)
+        opened.append(notebook)
         return notebook
 
     yield _open
+    timings = {notebook.name: notebook.timings for notebook in opened}
+    (artifacts_dir / "timings.json").write_text(json.dumps(timings, indent=1))
     for context in contexts:
         context.close()
 
