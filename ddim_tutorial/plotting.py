@@ -167,7 +167,7 @@ def plot_schedules(min_signal_rate: float = 0.02, max_signal_rate: float = 0.95,
     rates_ax.set_ylabel("rate")
     rates_ax.set_ylim(0, 1.02)
     rates_ax.set_title(f"min signal {min_signal_rate:g}, max signal {max_signal_rate:g}")
-    rates_ax.legend(fontsize=8, loc="center left")
+    rates_ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.18), ncol=2)
     fig.tight_layout()
     return fig
 
@@ -193,34 +193,43 @@ def plot_noising(noisy_images: Any, times: Sequence[float], signal_rates: Sequen
     return fig
 
 
-def plot_embedding(embedding: Any, noise_variances: Any = None, *, num_points: int = 200) -> Figure:
-    """The sinusoidal embedding as a heat map: one row per noise variance, one column per feature.
+def plot_embedding(embedding: Any, noise_variances: Any = None, *, zoom: float = 0.05,
+                   num_points: int = 256) -> Figure:
+    """What the sinusoidal embedding does, in two panels.
 
-    ``embedding`` is a ``SinusoidalEmbedding`` layer (or any callable taking ``[N, 1, 1, 1]``).
-    Slow features (left of each half) change little across variances, fast ones oscillate,
-    so together they tell even close noise levels apart.
+    Left: the similarity (normalized dot product) of the embeddings of every pair of noise
+    variances; a sharp ridge on the diagonal means nearby variances get similar embeddings
+    and distant ones get different ones. Right: a slow, a middle and the fastest sine feature
+    over ``[0, zoom]``; zoomed in because the fastest feature oscillates ``max_frequency``
+    times over the full range, too fast to draw. ``embedding`` is a ``SinusoidalEmbedding``
+    layer (or any callable taking ``[N, 1, 1, 1]`` variances).
     """
     from keras import ops
 
+    def embed(variances: np.ndarray) -> np.ndarray:
+        values = ops.convert_to_numpy(embedding(variances.reshape(-1, 1, 1, 1).astype("float32")))
+        return values.reshape(len(variances), -1)
+
     if noise_variances is None:
-        noise_variances = np.linspace(0.0, 1.0, num_points, dtype="float32")
-    noise_variances = np.asarray(noise_variances, dtype="float32").reshape(-1)
-    values = ops.convert_to_numpy(embedding(noise_variances.reshape(-1, 1, 1, 1)))
-    values = values.reshape(len(noise_variances), -1)
+        noise_variances = np.linspace(0.0, 1.0, num_points)
+    noise_variances = np.asarray(noise_variances, dtype="float64").reshape(-1)
+    values = embed(noise_variances)
+    similarity = values @ values.T / np.sqrt(np.outer((values**2).sum(1), (values**2).sum(1)))
     half = values.shape[1] // 2
-    fig = Figure(figsize=(10, 3.8))
-    heat_ax, lines_ax = fig.subplots(1, 2, gridspec_kw={"width_ratios": [1.3, 1]})
-    image = heat_ax.imshow(values, aspect="auto", cmap="RdBu", vmin=-1, vmax=1, origin="lower",
-                           extent=(-0.5, values.shape[1] - 0.5, noise_variances[0], noise_variances[-1]))
-    heat_ax.axvline(half - 0.5, color="black", lw=1)
-    heat_ax.set_xlabel(f"embedding feature (sines 0-{half - 1}, cosines {half}-{2 * half - 1})")
+    fig = Figure(figsize=(10, 3.9))
+    heat_ax, lines_ax = fig.subplots(1, 2, gridspec_kw={"width_ratios": [1, 1.3]})
+    extent = (noise_variances[0], noise_variances[-1], noise_variances[0], noise_variances[-1])
+    image = heat_ax.imshow(similarity, cmap="magma", origin="lower", extent=extent, vmin=-0.2, vmax=1.0)
+    heat_ax.set_xlabel("noise variance")
     heat_ax.set_ylabel("noise variance")
-    heat_ax.set_title("sinusoidal embedding")
-    fig.colorbar(image, ax=heat_ax, fraction=0.04)
-    for feature in sorted({0, half // 2, half - 1}):
-        lines_ax.plot(noise_variances, values[:, feature], lw=1.5, label=f"sine feature {feature}")
+    heat_ax.set_title("similarity of two embeddings")
+    fig.colorbar(image, ax=heat_ax, fraction=0.046)
+    zoomed = np.linspace(0.0, zoom, 1000)
+    zoomed_values = embed(zoomed)
+    for feature, width in ((half - 1, 0.8), (half // 2, 2.0), (0, 2.0)):  # fastest first, underneath
+        lines_ax.plot(zoomed, zoomed_values[:, feature], lw=width, label=f"sine feature {feature}")
     lines_ax.set_xlabel("noise variance")
-    lines_ax.set_title("slow, middle and fast features")
+    lines_ax.set_title(f"slow, middle and fastest feature (variance 0 to {zoom:g})")
     lines_ax.legend(fontsize=8, loc="lower left")
     fig.tight_layout()
     return fig
