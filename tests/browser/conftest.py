@@ -409,7 +409,7 @@ class NotebookPage:
     def slider(self, description: str, within: str | None = None):
         """The slider whose description label reads exactly ``description``."""
         scope = self.page.locator(within) if within else self.page
-        label = scope.locator(".widget-label", has_text=_exactly(description))
+        label = self.page.locator(".widget-label", has_text=_exactly(description))  # relative to the slider
         slider = scope.locator(SLIDER_SELECTOR).filter(has=label)
         slider.first.wait_for(state="visible", timeout=30_000)
         return slider.first
