@@ -51,11 +51,13 @@ SERVER_START_TIMEOUT_S = 90
 NOTEBOOK_RUN_TIMEOUT_S = float(os.environ.get("DDIM_BROWSER_RUN_TIMEOUT", "240"))
 WIDGET_UPDATE_TIMEOUT_S = float(os.environ.get("DDIM_BROWSER_UPDATE_TIMEOUT", "90"))
 
-# Cells' own outputs (and Output widgets' outputs) that show a Python failure.
-ERROR_OUTPUT_SELECTOR = (
-    '.jp-OutputArea-output[data-mime-type="application/vnd.jupyter.stderr"], '
-    ".jp-OutputArea-output .jp-RenderedText"
-)
+# Output areas of cells and of Output widgets: stderr (where error outputs render too) and any
+# rendered text. A lesson may *print* "ValueError: ..." on purpose, so stdout counts as an error
+# only with a real traceback in it.
+STDERR_OUTPUT_SELECTOR = '.jp-OutputArea-output[data-mime-type="application/vnd.jupyter.stderr"]'
+RENDERED_TEXT_SELECTOR = ".jp-OutputArea-output .jp-RenderedText"
+# What JupyterLab's widget manager draws instead of a widget it cannot show.
+BROKEN_WIDGET_PATTERN = re.compile(r"^\s*Error displaying widget")
 # "ValueError: ...", "Exception" at a line start: how a Python failure reads once rendered.
 _ERROR_LINE = re.compile(r"(^|\n)\s*[A-Z]\w*(Error|Exception)\b")
 # Runs in the page: digest the bytes of the element's images (the element itself if an <img>).
@@ -390,12 +392,15 @@ class NotebookPage:
                 return found;
             }"""
         )
-        rendered = self.page.locator(ERROR_OUTPUT_SELECTOR).all_inner_texts()
+        stderr = self.page.locator(STDERR_OUTPUT_SELECTOR).all_inner_texts()
         dom_errors = [
-            text.strip()[-800:]
-            for text in rendered
-            if "Traceback" in text or _ERROR_LINE.search(text) or "Error displaying widget" in text
+            text.strip()[-800:] for text in stderr if "Traceback" in text or _ERROR_LINE.search(text)
         ]
+        for text in self.page.locator(RENDERED_TEXT_SELECTOR).all_inner_texts():
+            if "Traceback (most recent call last)" in text and text.strip()[-800:] not in dom_errors:
+                dom_errors.append(text.strip()[-800:])
+        broken = self.page.locator(".jp-OutputArea-output", has_text=BROKEN_WIDGET_PATTERN)
+        dom_errors += [text.strip()[:300] for text in broken.all_inner_texts()]
         return model_errors + dom_errors
 
     def assert_no_errors(self) -> None:

@@ -3,7 +3,7 @@
 If this fails, the course notebooks' browser tests cannot be trusted either: it proves that Run All
 runs, that ipywidgets' JupyterLab extension renders a slider, that a keyboard move of the slider
 reaches the kernel and redraws a matplotlib figure, and that the error detector really sees a
-traceback (the last cell fails on purpose).
+traceback (the last cell fails on purpose) and does not mistake a printed message for one.
 """
 
 from __future__ import annotations
@@ -37,12 +37,16 @@ box.add_class("selfcheck-box")
 display(box)
 """
 
+# Printed on purpose, as a lesson may do when it shows a clear error message: not a failure.
+PRINTING_CELL = 'print("ValueError: steps=0 is invalid (printed on purpose, not a failure)")'
 FAILING_CELL = 'raise ValueError("deliberate failure for the harness self-check")'
 
 
 @pytest.fixture(scope="module")
 def selfcheck(open_notebook, make_notebook):
-    path = make_notebook("harness_selfcheck.ipynb", [WIDGET_CELL, 'print("widget cell done")', FAILING_CELL])
+    path = make_notebook(
+        "harness_selfcheck.ipynb", [WIDGET_CELL, PRINTING_CELL, FAILING_CELL]
+    )
     notebook = open_notebook(path)
     notebook.run_all_cells(timeout_s=90)
     return notebook
