@@ -5,19 +5,27 @@ diffusion (noise the images at random times) and the denoising prediction;
 ``compute_loss`` scores the predicted noise. The only backend-specific lines are the few
 that update the exponential moving average (EMA) of the weights after each optimizer step,
 because JAX keeps the model's state outside the variables while it trains.
+
+Speed options (all off by default, so training matches the reference): mixed precision
+(``config.mixed_precision``; ``mixed_float16`` gets Keras' dynamic loss scaling), XLA
+(``config.jit_compile``), ``config.steps_per_execution``, and data parallelism through
+:mod:`ddim_tutorial.distribution`. Sampling runs as one compiled loop
+(:mod:`ddim_tutorial.compiled_sampling`) unless ``generate(..., compiled=False)``.
 """
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 import keras
 import numpy as np
 from keras import layers, ops
 
+from . import distribution
 from .config import DDIMConfig
 from .network import build_network
-from .sampling import predict_components, reverse_diffusion
+from .sampling import MAX_SEED, predict_components, reverse_diffusion, validate_seed
 from .schedule import diffusion_schedule
 
 __all__ = ["DiffusionModel"]
@@ -40,8 +48,19 @@ class DiffusionModel(keras.Model):
         config = config or DDIMConfig()
         if isinstance(config, dict):  # from get_config()
             config = DDIMConfig.from_dict(config)
+        if not isinstance(config, DDIMConfig):
+            raise ValueError(f"DiffusionModel needs a DDIMConfig, got {type(config).__name__}; "
+                             "try DDIMConfig.preset('smoke').")
         if config.mixed_precision and "dtype" not in kwargs:
             kwargs["dtype"] = config.mixed_precision
+        # After configure_devices(n > 1) on TensorFlow, every variable must be created inside
+        # the strategy's scope (mirrored on each device); elsewhere this is a no-op.
+        setup = distribution.current_setup()
+        with setup.scope() if setup is not None else contextlib.nullcontext():
+            self._build(config, **kwargs)
+        self._device_setup = setup
+
+    def _build(self, config: DDIMConfig, **kwargs) -> None:
         super().__init__(**kwargs)
         self.config = config
         # Images are normalized to zero mean and unit variance per channel, like the noise.
@@ -64,6 +83,14 @@ class DiffusionModel(keras.Model):
                            weights=config.kid_weights)
         self.pixel_loss = _PIXEL_LOSSES[config.loss]
         self._ema_slots = None
+        self._sampler = None
+        setup = distribution.current_setup()
+        if setup is not None and setup.strategy is not None and setup.distributed:
+            # Batch statistics over the whole global batch, as on one device (TensorFlow only;
+            # JAX's DataParallel computes them globally by construction).
+            for layer in self.network._flatten_layers():
+                if isinstance(layer, layers.BatchNormalization):
+                    layer.synchronized = True
         self.built = True  # every sublayer is built above; weights can be loaded right away
 
     # ------------------------------------------------------------- serialization
@@ -140,13 +167,43 @@ class DiffusionModel(keras.Model):
             images = images[0]
         images = self.normalize(ops.cast(images, "float32"))
         shape = tuple(images.shape) if None not in images.shape else ops.shape(images)
-        noises = keras.random.normal(shape, seed=self.seed_generator)
-        diffusion_times = keras.random.uniform((shape[0], 1, 1, 1), minval=0.0, maxval=1.0,
-                                               seed=self.seed_generator)
+        noises, diffusion_times = self._draw_noises_and_times(shape)
         noise_rates, signal_rates = self.diffusion_schedule(diffusion_times)
         noisy_images = signal_rates * images + noise_rates * noises
         pred_noises, pred_images = self.denoise(noisy_images, noise_rates, signal_rates, training=training)
         return {"images": images, "noises": noises, "pred_noises": pred_noises, "pred_images": pred_images}
+
+    def _draw_noises_and_times(self, shape: tuple) -> tuple[Any, Any]:
+        """Random noises and diffusion times for a training batch.
+
+        Under a TensorFlow MirroredStrategy each replica holds a slice of the batch but the
+        same random state: drawing only its slice would give every replica the *same*
+        noise. Each replica therefore draws the whole global batch and keeps its own slice,
+        which also makes the draw identical to one device's.
+        """
+        replicas, replica_id = self._replica_context()
+        if replicas == 1:
+            noises = keras.random.normal(shape, seed=self.seed_generator)
+            times = keras.random.uniform((shape[0], 1, 1, 1), minval=0.0, maxval=1.0, seed=self.seed_generator)
+            return noises, times
+        batch = shape[0]
+        noises = keras.random.normal((batch * replicas, *shape[1:]), seed=self.seed_generator)
+        times = keras.random.uniform((batch * replicas, 1, 1, 1), minval=0.0, maxval=1.0, seed=self.seed_generator)
+        start = replica_id * batch
+        return (ops.slice(noises, (start, 0, 0, 0), (batch, *shape[1:])),
+                ops.slice(times, (start, 0, 0, 0), (batch, 1, 1, 1)))
+
+    def _replica_context(self) -> tuple[int, Any]:
+        """(number of replicas in sync, this replica's id) under a TF strategy, else (1, 0)."""
+        setup = self._device_setup
+        if setup is None or setup.strategy is None:
+            return 1, 0
+        import tensorflow as tf  # only reached on the TensorFlow backend with a strategy
+
+        context = tf.distribute.get_replica_context()
+        if context is None or context.num_replicas_in_sync == 1:
+            return 1, 0
+        return context.num_replicas_in_sync, context.replica_id_in_sync_group
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
         """Noise MAE (the training loss) and image MAE (a metric); KID at evaluation."""
@@ -159,7 +216,9 @@ class DiffusionModel(keras.Model):
         if not training and self.kid is not None:
             # Expensive, hence only at evaluation and with few sampling steps.
             real_images = self.denormalize(y_pred["images"])
-            generated_images = self.generate(real_images.shape[0], self.config.kid_diffusion_steps)
+            # compiled=False: this already runs inside Keras' compiled test step.
+            generated_images = self.generate(real_images.shape[0], self.config.kid_diffusion_steps,
+                                             compiled=False)
             self.kid.update_state(real_images, generated_images)
         return noise_loss
 
@@ -169,14 +228,17 @@ class DiffusionModel(keras.Model):
         ``loss`` may be ``"mae"``, ``"mse"`` or any Keras loss; it scores the predicted noise.
         """
         config = self.config
-        if optimizer is None:
-            optimizer = keras.optimizers.AdamW(learning_rate=config.learning_rate,
-                                               weight_decay=config.weight_decay)
         if loss is not None:
             self.pixel_loss = _PIXEL_LOSSES.get(loss, None) or keras.losses.get(loss)
         kwargs.setdefault("jit_compile", config.jit_compile)
         kwargs.setdefault("steps_per_execution", config.steps_per_execution)
-        super().compile(optimizer=optimizer, **kwargs)
+        setup = self._device_setup
+        # The optimizer's variables must be mirrored like the model's (TensorFlow).
+        with setup.scope() if setup is not None else contextlib.nullcontext():
+            if optimizer is None:
+                optimizer = keras.optimizers.AdamW(learning_rate=config.learning_rate,
+                                                   weight_decay=config.weight_decay)
+            super().compile(optimizer=optimizer, **kwargs)
 
     def train_step(self, *args):
         """Keras' own training step, followed by the EMA update of the weights."""
@@ -216,20 +278,40 @@ class DiffusionModel(keras.Model):
         size = self.config.image_size
         return keras.random.normal((num_images, size, size, 3), seed=seed if seed is not None else self.seed_generator)
 
+    @property
+    def sampler(self):
+        """The :class:`~ddim_tutorial.compiled_sampling.CompiledSampler` that ``generate`` uses."""
+        if self._sampler is None:
+            from .compiled_sampling import CompiledSampler  # imported here: it imports this module's peers
+
+            self._sampler = CompiledSampler(self)
+        return self._sampler
+
     def generate(self, num_images: int, diffusion_steps: int | None = None, *, eta: float = 0.0,
                  seed: int | None = None, initial_noise: Any = None, min_signal_rate: float | None = None,
-                 max_signal_rate: float | None = None) -> Any:
-        """Sample ``num_images`` images in pixel space [0, 1] with the EMA network."""
+                 max_signal_rate: float | None = None, compiled: bool = True) -> Any:
+        """Sample ``num_images`` images in pixel space [0, 1] with the EMA network.
+
+        ``seed`` fixes both the initial noise and, with ``eta > 0``, the noise of every step.
+        By default the whole loop runs compiled (:class:`CompiledSampler`, the same
+        numbers up to float rounding); ``compiled=False`` runs the step-by-step Python loop
+        of the reference, which is easier to step through in a debugger.
+        """
         self._require_adapted()
+        validate_seed(seed)
         if diffusion_steps is None:
             diffusion_steps = self.config.plot_diffusion_steps
         if initial_noise is None:
             initial_noise = self.initial_noise(num_images, seed)
-        pred_images = reverse_diffusion(
-            self.ema_network, initial_noise, diffusion_steps,
-            min_signal_rate=self.config.min_signal_rate if min_signal_rate is None else min_signal_rate,
-            max_signal_rate=self.config.max_signal_rate if max_signal_rate is None else max_signal_rate,
-            eta=eta, seed=None if seed is None else seed + 1)
+        min_signal_rate = self.config.min_signal_rate if min_signal_rate is None else min_signal_rate
+        max_signal_rate = self.config.max_signal_rate if max_signal_rate is None else max_signal_rate
+        step_seed = None if seed is None else (seed + 1) % (MAX_SEED + 1)  # not the initial noise's seed
+        if compiled:
+            return self.sampler(initial_noise, diffusion_steps, min_signal_rate=min_signal_rate,
+                                max_signal_rate=max_signal_rate, eta=eta, seed=step_seed)
+        pred_images = reverse_diffusion(self.ema_network, initial_noise, diffusion_steps,
+                                        min_signal_rate=min_signal_rate, max_signal_rate=max_signal_rate,
+                                        eta=eta, seed=step_seed)
         return self.denormalize(pred_images)
 
 

@@ -23,7 +23,10 @@ from .config import _check_signal_rates
 from .schedule import diffusion_schedule
 
 __all__ = ["predict_components", "ddim_step", "reverse_diffusion", "reverse_diffusion_steps",
-           "DiffusionStep", "validate_sampling_args"]
+           "DiffusionStep", "validate_sampling_args", "validate_seed", "step_noise"]
+
+#: Seeds are 31-bit so that every backend's stateless generator accepts them as int32.
+MAX_SEED = 2**31 - 1
 
 
 def predict_components(network: keras.Model, noisy_images: Any, noise_rates: Any, signal_rates: Any,
@@ -49,7 +52,9 @@ def ddim_step(pred_noises: Any, pred_images: Any, noise_rates: Any, signal_rates
     signal variance (``signal_rates**2``). The predicted noise keeps the rest of the next
     noise variance, ``next_noise_rates**2 - sigma**2``, so the result keeps unit variance.
     """
-    if eta == 0.0 and fresh_noises is None:
+    # fresh_noises is tested first so that a symbolic ``eta`` (compiled code) is never
+    # converted to a Python bool.
+    if fresh_noises is None and eta == 0.0:
         return next_signal_rates * pred_images + next_noise_rates * pred_noises
     if fresh_noises is None:
         raise ValueError("ddim_step: eta > 0 needs fresh_noises, a standard normal tensor shaped like the images.")
@@ -95,15 +100,80 @@ def validate_sampling_args(initial_noise: Any, diffusion_steps: Any, min_signal_
     return ops.convert_to_tensor(initial_noise)
 
 
+def validate_seed(seed: Any, name: str = "seed") -> None:
+    """Raise ValueError unless ``seed`` is None, a SeedGenerator or an int in [0, 2**31 - 1]."""
+    if seed is None or isinstance(seed, keras.random.SeedGenerator):
+        return
+    if not isinstance(seed, int) or isinstance(seed, bool) or not 0 <= seed <= MAX_SEED:
+        raise ValueError(f"{name}={seed!r} is invalid: use None or an integer in [0, {MAX_SEED}].")
+
+
+def step_noise(shape: tuple, seed: Any, step: Any, dtype: str = "float32") -> Any:
+    """Standard normal noise for sampling step ``step``, a pure function of ``(seed, step)``.
+
+    Stochastic (``eta > 0``) sampling draws fresh noise at every step. Drawing it from the
+    pair ``(seed, step)`` with each backend's *stateless* generator, instead of from a
+    stateful generator, makes the eager loop and the compiled loop of
+    :mod:`ddim_tutorial.compiled_sampling` draw exactly the same numbers. ``seed`` and
+    ``step`` are Python ints or int32 scalar tensors (inside compiled code).
+    """
+    backend = keras.backend.backend()
+    dtype = keras.backend.standardize_dtype(dtype)
+    if backend == "tensorflow":
+        import tensorflow as tf  # only reached on the TensorFlow backend
+
+        # Tensors, not Python ints, so that each new step does not trigger a new trace.
+        seed, step = tf.cast(seed, "int32"), tf.cast(step, "int32")
+        return _xla_stateless_normal()(tuple(shape), seed, step, dtype)
+    if backend == "jax":
+        import jax
+        import jax.numpy as jnp
+
+        key = jnp.stack([jnp.asarray(seed, "uint32"), jnp.asarray(step, "uint32")])
+        return jax.random.normal(key, shape, dtype=dtype)
+    # torch and numpy run this eagerly, so seed and step are plain numbers here.
+    combined = (int(seed) * 1_000_003 + int(step)) % (MAX_SEED + 1)
+    return keras.random.normal(shape, dtype=dtype, seed=combined)
+
+
+_XLA_NORMAL = None
+
+
+def _xla_stateless_normal():
+    """TensorFlow's stateless normal, always run through XLA.
+
+    XLA implements the Philox generator differently from TensorFlow's own kernel, so the
+    same seed gives different numbers inside and outside ``jit_compile=True``. Running it
+    through XLA everywhere keeps eager and compiled sampling identical.
+    """
+    global _XLA_NORMAL
+    if _XLA_NORMAL is None:
+        import tensorflow as tf  # only reached on the TensorFlow backend
+
+        @tf.function(jit_compile=True, autograph=False)
+        def draw(shape, seed, step, dtype):
+            pair = tf.stack([seed, step])
+            return tf.random.stateless_normal(shape, seed=pair, dtype=dtype, alg="philox")
+
+        _XLA_NORMAL = draw
+    return _XLA_NORMAL
+
+
 def reverse_diffusion_steps(network: keras.Model, initial_noise: Any, diffusion_steps: int, *,
                             min_signal_rate: float = 0.02, max_signal_rate: float = 0.95,
                             eta: float = 0.0, seed: int | keras.random.SeedGenerator | None = None
                             ) -> Iterator[DiffusionStep]:
-    """Yield every step of reverse diffusion; the last step's ``pred_images`` is the sample."""
+    """Yield every step of reverse diffusion; the last step's ``pred_images`` is the sample.
+
+    With ``eta > 0``, an int ``seed`` draws each step's noise from ``(seed, step)`` (see
+    :func:`step_noise`), a ``SeedGenerator`` draws from the generator, and ``None`` draws
+    fresh noise every run.
+    """
     initial_noise = validate_sampling_args(initial_noise, diffusion_steps, min_signal_rate,
                                            max_signal_rate, eta)
-    if eta > 0 and not isinstance(seed, keras.random.SeedGenerator):
-        seed = keras.random.SeedGenerator(seed)
+    validate_seed(seed)
+    if eta > 0 and seed is None:
+        seed = keras.random.SeedGenerator(None)
     num_images = initial_noise.shape[0]
     step_size = 1.0 / diffusion_steps
     # At the first step the "noisy image" is pure noise, yet we pretend its signal rate is
@@ -120,8 +190,10 @@ def reverse_diffusion_steps(network: keras.Model, initial_noise: Any, diffusion_
         next_noise_rates, next_signal_rates = diffusion_schedule(diffusion_times - step_size,
                                                                  min_signal_rate, max_signal_rate)
         fresh_noises = None
-        if eta > 0:
+        if eta > 0 and isinstance(seed, keras.random.SeedGenerator):
             fresh_noises = keras.random.normal(ops.shape(noisy_images), dtype=noisy_images.dtype, seed=seed)
+        elif eta > 0:
+            fresh_noises = step_noise(tuple(noisy_images.shape), seed, step, dtype=noisy_images.dtype)
         next_noisy_images = ddim_step(pred_noises, pred_images, noise_rates, signal_rates,
                                       next_noise_rates, next_signal_rates, eta, fresh_noises)
 

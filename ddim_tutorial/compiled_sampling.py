@@ -1,0 +1,365 @@
+"""Fast sampling: the whole reverse diffusion compiled into one program.
+
+The reference samples with a Python ``for`` loop that calls the network eagerly at every
+step, so each step pays Python and dispatch overhead and the compiler never sees more
+than one layer at a time. :class:`CompiledSampler` runs the same DDIM arithmetic as
+:func:`ddim_tutorial.sampling.reverse_diffusion`, but as a single compiled loop:
+
+* TensorFlow: a ``tf.function`` (XLA with ``jit_compile=True``) around ``keras.ops.fori_loop``;
+* JAX: ``jax.jit`` of a pure function that calls the network through Keras' stateless API;
+* PyTorch: ``torch.compile`` of the network is slower to compile on a CPU than it ever
+  saves in class, so the loop runs eagerly under ``torch.inference_mode`` (no autograd
+  bookkeeping), which is the best of the measured options there (see ``benchmarks/``).
+
+The number of steps, the signal rates, ``eta`` and the seed enter as tensors, so moving
+those sliders never re-compiles; a new trace happens only for a new batch size, image
+shape or dtype. :class:`InteractiveSampler`
+adds what a notebook slider needs: a resident model and initial noise, and one cached
+result per slider setting.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import OrderedDict
+from typing import Any
+
+import keras
+import numpy as np
+from keras import ops
+
+from .config import _check_signal_rates
+from .sampling import (MAX_SEED, ddim_step, reverse_diffusion_steps, step_noise, validate_sampling_args,
+                       validate_seed)
+
+__all__ = ["CompiledSampler", "InteractiveSampler", "sampling_loop"]
+
+
+def sampling_loop(predict_noises: Any, initial_noise: Any, diffusion_steps: Any, start_angle: Any,
+                  angle_span: Any, eta: Any = 0.0, seed: Any = 0, *, stochastic: bool = False) -> Any:
+    """Reverse diffusion written with ``keras.ops.fori_loop`` so that a compiler sees one loop.
+
+    ``predict_noises(noisy_images, noise_variances)`` calls the network. Every other
+    argument may be a tensor: ``diffusion_steps`` (int32), ``start_angle`` and
+    ``angle_span`` (the cosine schedule's angles, ``arccos(max_signal_rate)`` and
+    ``arccos(min_signal_rate) - arccos(max_signal_rate)``), ``eta`` and ``seed``. Returns
+    the predicted images of the last step, in normalized space.
+    """
+    dtype = initial_noise.dtype
+    shape = tuple(initial_noise.shape)
+    step_size = 1.0 / ops.cast(diffusion_steps, dtype)
+    ones = ops.ones((shape[0], 1, 1, 1), dtype=dtype)
+
+    def rates(diffusion_times):
+        angles = start_angle + diffusion_times * angle_span
+        return ops.sin(angles), ops.cos(angles)
+
+    def one_step(step, carry):
+        noisy_images, _ = carry
+        diffusion_times = ones - ops.cast(step, dtype) * step_size
+        noise_rates, signal_rates = rates(diffusion_times)
+        pred_noises = ops.cast(predict_noises(noisy_images, noise_rates**2), dtype)
+        pred_images = (noisy_images - noise_rates * pred_noises) / signal_rates
+        # After the last step this remix is computed but unused, as in the reference.
+        next_noise_rates, next_signal_rates = rates(diffusion_times - step_size)
+        if stochastic:
+            next_noisy_images = ddim_step(pred_noises, pred_images, noise_rates, signal_rates, next_noise_rates,
+                                          next_signal_rates, eta, step_noise(shape, seed, step, dtype))
+        else:
+            next_noisy_images = ddim_step(pred_noises, pred_images, noise_rates, signal_rates,
+                                          next_noise_rates, next_signal_rates)
+        return next_noisy_images, pred_images
+
+    _, pred_images = ops.fori_loop(0, diffusion_steps, one_step, (initial_noise, initial_noise))
+    return pred_images
+
+
+class CompiledSampler:
+    """Sample images with the whole DDIM loop compiled once per batch shape and reused.
+
+    ``model_or_network`` is a :class:`~ddim_tutorial.model.DiffusionModel` (its EMA network
+    and normalizer are used, read afresh at every call so training in between is seen) or
+    a bare denoising network, optionally with ``normalizer=`` (a Keras ``Normalization``
+    layer or a ``(mean, variance)`` pair) for pixel-space output.
+
+    >>> sampler = CompiledSampler(model)
+    >>> images = sampler(model.initial_noise(16, seed=0), 20)       # pixels in [0, 1]
+    >>> images = sampler(noise, 20, eta=0.5, seed=3)                 # stochastic, reproducible
+
+    ``jit_compile``: TensorFlow only; ``"auto"`` uses XLA, which measured fastest on CPU
+    and GPU; ``False`` gives a plain graph. ``trace_count`` counts compilations.
+    """
+
+    def __init__(self, model_or_network: Any, *, normalizer: Any = None, jit_compile: bool | str = "auto",
+                 min_signal_rate: float | None = None, max_signal_rate: float | None = None):
+        self.model = None
+        config = getattr(model_or_network, "config", None)
+        if hasattr(model_or_network, "ema_network") and hasattr(model_or_network, "normalizer"):
+            self.model = model_or_network
+            network = model_or_network.ema_network
+            if normalizer is None:
+                normalizer = model_or_network.normalizer
+        elif isinstance(model_or_network, keras.Model):
+            network = model_or_network
+            config = None
+        else:
+            raise ValueError(f"CompiledSampler needs a DiffusionModel or a keras.Model denoising network, "
+                             f"got {type(model_or_network).__name__}.")
+        if jit_compile not in (True, False, "auto"):
+            raise ValueError(f"jit_compile={jit_compile!r} is invalid: use True, False or 'auto'.")
+        self.network = network
+        self.normalizer = normalizer
+        self.min_signal_rate = min_signal_rate if min_signal_rate is not None else (
+            config.min_signal_rate if config is not None else 0.02)
+        self.max_signal_rate = max_signal_rate if max_signal_rate is not None else (
+            config.max_signal_rate if config is not None else 0.95)
+        _check_signal_rates(self.min_signal_rate, self.max_signal_rate, owner="CompiledSampler")
+        self.backend = keras.backend.backend()
+        self.jit_compile = jit_compile != False  # noqa: E712  ("auto" means XLA)
+        self.trace_count = 0
+        self._compiled = None
+
+    # ---------------------------------------------------------------- public
+    @property
+    def mode(self) -> str:
+        """How the loop runs on this backend, in words."""
+        if self.backend == "tensorflow":
+            return "tf.function (XLA)" if self.jit_compile else "tf.function (graph)"
+        if self.backend == "jax":
+            return "jax.jit"
+        return "eager under torch.inference_mode" if self.backend == "torch" else "eager"
+
+    def __call__(self, initial_noise: Any, diffusion_steps: int, *, min_signal_rate: float | None = None,
+                 max_signal_rate: float | None = None, eta: float = 0.0, seed: int | None = 0,
+                 normalized: bool = False) -> Any:
+        """Images from ``initial_noise`` in ``diffusion_steps`` steps: pixels in [0, 1], or the
+        network's normalized space with ``normalized=True``.
+
+        ``seed`` (an int, or None for fresh randomness) only matters when ``eta > 0``.
+        """
+        min_signal_rate = self.min_signal_rate if min_signal_rate is None else min_signal_rate
+        max_signal_rate = self.max_signal_rate if max_signal_rate is None else max_signal_rate
+        initial_noise = validate_sampling_args(initial_noise, diffusion_steps, min_signal_rate,
+                                               max_signal_rate, eta)
+        if isinstance(seed, keras.random.SeedGenerator):
+            raise ValueError("CompiledSampler: seed must be an int or None (a SeedGenerator is stateful "
+                             "and cannot be replayed inside the compiled loop); use generate(compiled=False).")
+        validate_seed(seed)
+        if seed is None:
+            seed = int(np.random.default_rng().integers(0, MAX_SEED))
+        mean, variance = (None, None) if normalized else self._normalizer_stats()
+        # The schedule's angles are computed in float64 exactly as diffusion_schedule does.
+        start_angle = math.acos(max_signal_rate)
+        angle_span = math.acos(min_signal_rate) - start_angle
+        arguments = dict(
+            initial_noise=ops.cast(initial_noise, "float32"),
+            diffusion_steps=np.int32(diffusion_steps),
+            start_angle=np.float32(start_angle),
+            angle_span=np.float32(angle_span),
+            eta=np.float32(eta),
+            seed=np.int32(seed),
+        )
+        if self._compiled is None:
+            self._compiled = self._build()
+        pred_images = self._compiled(arguments)
+        if normalized:
+            return pred_images
+        return ops.clip(mean + pred_images * variance**0.5, 0.0, 1.0)
+
+    def trajectory(self, initial_noise: Any, diffusion_steps: int, *, min_signal_rate: float | None = None,
+                   max_signal_rate: float | None = None, eta: float = 0.0, seed: int | None = 0,
+                   normalized: bool = False) -> dict[str, np.ndarray]:
+        """Every step's noisy input, predicted image and predicted noise, as NumPy arrays.
+
+        Returns ``{"diffusion_times": [steps], "noisy_images": [steps, B, S, S, 3],
+        "pred_images": ..., "pred_noises": ...}``; images are in pixel space unless
+        ``normalized=True`` (noises always stay normalized). Runs the eager loop, whose
+        steps match the compiled sampler's.
+        """
+        min_signal_rate = self.min_signal_rate if min_signal_rate is None else min_signal_rate
+        max_signal_rate = self.max_signal_rate if max_signal_rate is None else max_signal_rate
+        mean, variance = (None, None) if normalized else self._normalizer_stats()
+
+        def to_pixels(images):
+            if normalized:
+                return keras.ops.convert_to_numpy(images)
+            return keras.ops.convert_to_numpy(ops.clip(mean + images * variance**0.5, 0.0, 1.0))
+
+        record: dict[str, list] = {"diffusion_times": [], "noisy_images": [], "pred_images": [], "pred_noises": []}
+        with _inference_context():
+            for step in reverse_diffusion_steps(self.network, initial_noise, diffusion_steps,
+                                                min_signal_rate=min_signal_rate,
+                                                max_signal_rate=max_signal_rate, eta=eta, seed=seed):
+                record["diffusion_times"].append(float(keras.ops.convert_to_numpy(step.diffusion_times)[0, 0, 0, 0]))
+                record["noisy_images"].append(to_pixels(step.noisy_images))
+                record["pred_images"].append(to_pixels(step.pred_images))
+                record["pred_noises"].append(keras.ops.convert_to_numpy(step.pred_noises))
+        return {name: np.asarray(values, dtype="float32") for name, values in record.items()}
+
+    # --------------------------------------------------------------- helpers
+    def _normalizer_stats(self) -> tuple[Any, Any]:
+        normalizer = self.normalizer
+        if normalizer is None:
+            raise ValueError("This CompiledSampler has no normalizer, so it cannot return pixels: pass "
+                             "normalized=True, or build it from a DiffusionModel or with normalizer=.")
+        if isinstance(normalizer, (tuple, list)):
+            mean, variance = normalizer
+        else:
+            mean, variance = getattr(normalizer, "mean", None), getattr(normalizer, "variance", None)
+            if mean is None:
+                raise RuntimeError("The normalizer has no mean and variance yet: call "
+                                   "model.adapt_normalizer(train_images) before sampling (or load a checkpoint).")
+        mean = ops.reshape(ops.cast(mean, "float32"), (1, 1, 1, -1))
+        variance = ops.reshape(ops.cast(variance, "float32"), (1, 1, 1, -1))
+        return mean, variance
+
+    def _count_trace(self) -> None:
+        self.trace_count += 1  # runs while tracing only, not on cached calls
+
+    def _build(self):
+        if self.backend == "tensorflow":
+            return self._build_tensorflow()
+        if self.backend == "jax":
+            return self._build_jax()
+        return self._build_eager()
+
+    @staticmethod
+    def _loop(predict_noises, arguments):
+        # One program serves every eta: at eta = 0 the noise term is multiplied by zero, which
+        # costs one noise draw per step (negligible next to the network) but saves a second
+        # compilation the first time a student moves the eta slider.
+        return sampling_loop(predict_noises, arguments["initial_noise"], arguments["diffusion_steps"],
+                             arguments["start_angle"], arguments["angle_span"], arguments["eta"],
+                             arguments["seed"], stochastic=True)
+
+    def _build_tensorflow(self):
+        import tensorflow as tf  # only reached on the TensorFlow backend
+
+        network = self.network
+
+        def predict_noises(noisy_images, noise_variances):
+            return network([noisy_images, noise_variances], training=False)
+
+        @tf.function(jit_compile=self.jit_compile, autograph=False)
+        def run(arguments):
+            self._count_trace()
+            return self._loop(predict_noises, arguments)
+
+        def call(arguments):
+            return run({name: tf.convert_to_tensor(value) for name, value in arguments.items()})
+
+        return call
+
+    def _build_jax(self):
+        import jax
+
+        network = self.network
+
+        def pure(trainable, non_trainable, arguments):
+            self._count_trace()
+
+            def predict_noises(noisy_images, noise_variances):
+                outputs, _ = network.stateless_call(trainable, non_trainable, [noisy_images, noise_variances],
+                                                    training=False)
+                return outputs
+
+            return self._loop(predict_noises, arguments)
+
+        run = jax.jit(pure)
+
+        def call(arguments):
+            # The weights are arguments, not constants baked into the program: training
+            # between two calls is seen without re-compiling.
+            trainable = [variable.value for variable in network.trainable_variables]
+            non_trainable = [variable.value for variable in network.non_trainable_variables]
+            arguments = {name: jax.numpy.asarray(value) for name, value in arguments.items()}
+            return run(trainable, non_trainable, arguments)
+
+        return call
+
+    def _build_eager(self):
+        network = self.network
+
+        def predict_noises(noisy_images, noise_variances):
+            return network([noisy_images, noise_variances], training=False)
+
+        def call(arguments):
+            arguments = dict(arguments)
+            arguments["diffusion_steps"] = int(arguments["diffusion_steps"])  # a Python loop bound
+            arguments["seed"] = int(arguments["seed"])
+            arguments["eta"] = float(arguments["eta"])
+            for name in ("start_angle", "angle_span"):
+                arguments[name] = ops.convert_to_tensor(arguments[name], "float32")
+            with _inference_context():
+                return self._loop(predict_noises, arguments)
+
+        return call
+
+
+class _inference_context:
+    """``torch.inference_mode`` on PyTorch (no autograd bookkeeping); nothing elsewhere."""
+
+    def __enter__(self):
+        self._context = None
+        if keras.backend.backend() == "torch":
+            import torch
+
+            self._context = torch.inference_mode()
+            self._context.__enter__()
+
+    def __exit__(self, *exc):
+        if self._context is not None:
+            self._context.__exit__(*exc)
+
+
+class InteractiveSampler:
+    """What a notebook slider needs: a resident model and noise, and a cache per setting.
+
+    The initial noise is drawn once, so moving a slider changes only what the slider
+    controls. Each setting's grid is computed once (compiled) and then served from a
+    cache of ``cache_size`` entries; call :meth:`clear_cache` after changing the weights.
+
+    >>> sampler = InteractiveSampler(model, num_images=6, seed=0)
+    >>> grid = sampler(diffusion_steps=20, eta=0.0)    # NumPy [6, S, S, 3] in [0, 1]
+    """
+
+    def __init__(self, model: Any, num_images: int = 6, *, seed: int = 0, cache_size: int = 256,
+                 sampler: CompiledSampler | None = None):
+        if not isinstance(cache_size, int) or isinstance(cache_size, bool) or cache_size < 1:
+            raise ValueError(f"cache_size={cache_size!r} is invalid: use an integer >= 1.")
+        validate_seed(seed)
+        self.model = model
+        self.sampler = sampler or CompiledSampler(model)
+        self.initial_noise = model.initial_noise(num_images, seed=seed)
+        self.cache_size = cache_size
+        self._cache: OrderedDict = OrderedDict()
+        self.hits = 0
+        self.misses = 0
+
+    def __call__(self, diffusion_steps: int, *, eta: float = 0.0, min_signal_rate: float | None = None,
+                 max_signal_rate: float | None = None, seed: int = 0) -> np.ndarray:
+        """The grid for one slider setting, in pixel space, as a float32 NumPy array."""
+        key = (diffusion_steps, float(eta), min_signal_rate, max_signal_rate, seed if eta > 0 else None)
+        if key in self._cache:
+            self.hits += 1
+            self._cache.move_to_end(key)
+            return self._cache[key]
+        images = self.sampler(self.initial_noise, diffusion_steps, eta=eta, seed=seed,
+                              min_signal_rate=min_signal_rate, max_signal_rate=max_signal_rate)
+        images = np.asarray(keras.ops.convert_to_numpy(images), dtype="float32")
+        images.setflags(write=False)  # cached: callers must not change it in place
+        self.misses += 1
+        self._cache[key] = images
+        if len(self._cache) > self.cache_size:
+            self._cache.popitem(last=False)
+        return images
+
+    def warm_up(self) -> None:
+        """Compile the sampling loop now (one short run), so the first slider move is fast."""
+        self.sampler(self.initial_noise, 1)
+
+    def clear_cache(self) -> None:
+        self._cache.clear()
+
+    def __len__(self) -> int:
+        return len(self._cache)
