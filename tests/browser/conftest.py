@@ -450,6 +450,16 @@ class NotebookPage:
     def texts(self, selector: str) -> list[str]:
         return [text.strip() for text in self.page.locator(selector).all_inner_texts()]
 
+    def wait_for_text_change(self, selector: str, before: list[str], timeout_s: float = 30) -> list[str]:
+        """Wait until the texts of ``selector`` differ from ``before`` (e.g. a status line)."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            now = self.texts(selector)
+            if now != before:
+                return now
+            self.page.wait_for_timeout(200)
+        raise AssertionError(f"{self.name}: {selector} still reads {before!r} after {timeout_s:.0f} s")
+
     # -- what is drawn ------------------------------------------------------------------------
 
     def fingerprint(self, selector: str) -> str:
