@@ -1,0 +1,410 @@
+"""The command line: ``python -m ddim_tutorial {train,sample,kid}``.
+
+Keras is imported only after the arguments are parsed, because ``--backend`` must set
+``KERAS_BACKEND`` before the first ``import keras``. Mistakes the user can fix (a bad
+value, a missing folder, a damaged checkpoint, no network for a download) print one line
+``error: ...`` and exit with status 2; a run stopped by Ctrl-C or SIGTERM exits with 130
+or 143 after saying where its last checkpoint is.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import importlib.util
+import json
+import os
+import sys
+import warnings
+from pathlib import Path
+from typing import Any, Iterator, Sequence
+
+from . import __version__
+from .config import PRESETS, DDIMConfig
+
+__all__ = ["main", "build_parser", "parse_overrides", "BACKENDS"]
+
+#: Keras backends the package supports, and the module each one needs.
+BACKENDS = {"tensorflow": "tensorflow", "jax": "jax", "torch": "torch"}
+SOURCES = ("auto", "tfds", "folder", "synthetic")
+EXIT_USAGE = 2
+
+_MAIN_EPILOG = """\
+examples:
+  python -m ddim_tutorial train --preset smoke --source synthetic --out runs/smoke
+  python -m ddim_tutorial --backend jax train --preset workshop --data-dir ~/flowers --out runs/w
+  python -m ddim_tutorial train --out runs/w --resume
+  python -m ddim_tutorial sample --checkpoint runs/w/best --steps 20 --num 16 --out grid.png
+  python -m ddim_tutorial kid --checkpoint runs/w/best --data-dir ~/flowers --num 500
+
+Run `python -m ddim_tutorial COMMAND --help` for the options of each command.
+Exit status: 0 done, 2 bad input (one line `error: ...`), 130/143 stopped by Ctrl-C/SIGTERM.
+"""
+
+_TRAIN_EPILOG = """\
+outputs in --out DIR:
+  samples/epoch_001.png  samples from the same seeded noise after every epoch
+  history.csv            losses per epoch (epochs counted from 0, as Keras writes them)
+  last/                  checkpoint of the last complete epoch (for --resume)
+  best/                  checkpoint with the best val_kid (or val_n_loss) so far
+
+Ctrl-C or SIGTERM stops after the current batch and keeps last/ intact (exit 130/143);
+even after kill -9 last/ stays loadable. --resume continues from it with the same epoch
+count, optimizer state, EMA weights and normalizer.
+
+examples:
+  python -m ddim_tutorial train --preset smoke --source synthetic --out runs/smoke
+  python -m ddim_tutorial train --preset workshop --data-dir ~/flowers --out runs/w --epochs 10
+  python -m ddim_tutorial train --preset smoke --out runs/s --set learning_rate=3e-4 widths=[16,32,64]
+  python -m ddim_tutorial train --out runs/w --resume --epochs 20
+"""
+
+_SAMPLE_EPILOG = """\
+examples:
+  python -m ddim_tutorial sample --checkpoint runs/w/best --steps 20 --num 16 --out grid.png
+  python -m ddim_tutorial sample --checkpoint runs/w/best --steps 50 --num 8 --eta 1 --seed 3 --out ddpm.png
+  python -m ddim_tutorial sample --checkpoint runs/w/best --steps 10 --num 8 --max-signal-rate 0.9 --out g.png
+"""
+
+_KID_EPILOG = """\
+KID needs InceptionV3's ImageNet weights (an 88 MB download, cached by Keras). Offline,
+point DDIM_INCEPTION_WEIGHTS or --weights at the .h5 file; --weights none uses random
+weights (a smoke test only: such numbers compare with nothing).
+
+examples:
+  python -m ddim_tutorial kid --checkpoint runs/w/best --data-dir ~/flowers --num 500 --steps 20
+  python -m ddim_tutorial kid --checkpoint runs/smoke/last --source synthetic --num 64 --weights none
+"""
+
+
+class CLIError(ValueError):
+    """A bad command line the parser itself cannot catch."""
+
+
+# ------------------------------------------------------------------------------ parser
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} must be a positive integer")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    formatter = argparse.RawDescriptionHelpFormatter
+    backend_help = ("Keras backend: tensorflow, jax or torch (default: $KERAS_BACKEND, else tensorflow); "
+                    "set before Keras is imported")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--backend", choices=sorted(BACKENDS), default=argparse.SUPPRESS, help=backend_help)
+
+    parser = argparse.ArgumentParser(
+        prog="python -m ddim_tutorial", formatter_class=formatter, epilog=_MAIN_EPILOG,
+        description="Train a denoising diffusion implicit model (DDIM), sample from it and measure its KID.")
+    parser.add_argument("--backend", choices=sorted(BACKENDS), default=None, help=backend_help)
+    parser.add_argument("--version", action="version", version=f"ddim_tutorial {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    commands.required = True
+
+    train = commands.add_parser(
+        "train", parents=[common], formatter_class=formatter, epilog=_TRAIN_EPILOG,
+        help="train a model; writes samples, a loss history and checkpoints to --out",
+        description="Train a DiffusionModel on a folder of images, Oxford Flowers 102 or synthetic flowers.")
+    train.add_argument("--preset", choices=sorted(PRESETS),
+                       help="starting config: smoke (CPU minutes), workshop (short GPU class), reference "
+                            "(the Keras example, 50 epochs); with --resume the checkpoint's config is the default")
+    train.add_argument("--data-dir", metavar="DIR",
+                       help="folder of images (train/ and test/ subfolders, or one folder split 80/20); "
+                            "default $DDIM_DATA_DIR")
+    train.add_argument("--source", choices=SOURCES, default="auto",
+                       help="auto: --data-dir if given, else Oxford Flowers 102 from TFDS, else synthetic "
+                            "(default: auto)")
+    train.add_argument("--epochs", type=_positive_int, metavar="N",
+                       help="total epochs, including those before a --resume (default: the config's num_epochs)")
+    train.add_argument("--out", required=True, metavar="DIR", help="output folder (created if missing)")
+    train.add_argument("--resume", action="store_true", help="continue the run saved in DIR/last")
+    train.add_argument("--overwrite", action="store_true",
+                       help="start afresh even if DIR already holds a checkpoint of an earlier run")
+    train.add_argument("--batch-size", type=_positive_int, metavar="N", help="shortcut for --set batch_size=N")
+    train.add_argument("--seed", type=int, metavar="N", help="shortcut for --set seed=N")
+    train.add_argument("--set", nargs="+", action="append", default=[], metavar="FIELD=VALUE", dest="overrides",
+                       help="override any DDIMConfig field; VALUE is read as JSON if it can be "
+                            "(3, 1e-4, [16,32], null, true), else as text")
+    train.add_argument("--steps-per-epoch", type=_positive_int, metavar="N",
+                       help="train at most N batches per epoch (and validate on N): for quick checks")
+    train.add_argument("--no-validation", action="store_true", help="skip validation; best/ then follows n_loss")
+    train.add_argument("--devices", type=_positive_int, metavar="N",
+                       help="data-parallel training on N accelerators (needs ddim_tutorial.distribution)")
+    train.add_argument("--verbose", type=int, choices=(0, 1, 2), default=None,
+                       help="Keras' progress output: 0 silent, 1 progress bar, 2 one line per epoch")
+    train.set_defaults(handler=_train)
+
+    sample = commands.add_parser(
+        "sample", parents=[common], formatter_class=formatter, epilog=_SAMPLE_EPILOG,
+        help="generate images from a checkpoint and save them as a grid picture",
+        description="Generate images with the EMA network of a checkpoint and save them as one grid.")
+    sample.add_argument("--checkpoint", required=True, metavar="DIR", help="a checkpoint folder (e.g. runs/w/best)")
+    sample.add_argument("--steps", type=int, metavar="N",
+                        help="diffusion steps (default: the config's plot_diffusion_steps)")
+    sample.add_argument("--num", type=int, default=16, metavar="K", help="number of images (default: 16)")
+    sample.add_argument("--out", required=True, metavar="FILE", help="picture to write, e.g. grid.png")
+    sample.add_argument("--eta", type=float, default=0.0, metavar="E",
+                        help="0: deterministic DDIM (default), 1: DDPM-like stochastic sampling")
+    sample.add_argument("--seed", type=int, default=0, metavar="S", help="seed of the initial noise (default: 0)")
+    sample.add_argument("--cols", type=_positive_int, metavar="N", help="images per row (default: a square grid)")
+    sample.add_argument("--min-signal-rate", type=float, metavar="R",
+                        help="signal rate at the noisiest step (default: the config's)")
+    sample.add_argument("--max-signal-rate", type=float, metavar="R",
+                        help="signal rate at the cleanest step (default: the config's)")
+    sample.set_defaults(handler=_sample)
+
+    kid = commands.add_parser(
+        "kid", parents=[common], formatter_class=formatter, epilog=_KID_EPILOG,
+        help="measure the Kernel Inception Distance between generated and real images",
+        description="Generate images from a checkpoint and print KID = mean ± std against real validation images.")
+    kid.add_argument("--checkpoint", required=True, metavar="DIR", help="a checkpoint folder")
+    kid.add_argument("--data-dir", metavar="DIR", help="folder of real images (its validation/test part is used)")
+    kid.add_argument("--source", choices=SOURCES, default="auto", help="where real images come from (default: auto)")
+    kid.add_argument("--num", type=_positive_int, metavar="N",
+                     help="real and generated images (default: every validation image, at most 1000)")
+    kid.add_argument("--steps", type=_positive_int, metavar="N",
+                     help="diffusion steps per generated image (default: the config's kid_diffusion_steps)")
+    kid.add_argument("--weights", default="imagenet", metavar="imagenet|PATH|none",
+                     help="InceptionV3 weights: imagenet (default), a path to the .h5 file, or none (random)")
+    kid.add_argument("--batch-size", type=_positive_int, default=50, metavar="N",
+                     help="images per generation and encoder batch (default: 50)")
+    kid.add_argument("--subset-size", type=_positive_int, metavar="N",
+                     help="images per KID subset (default: half the images, at most 1000)")
+    kid.add_argument("--seed", type=int, default=0, metavar="S", help="seed of the generated images (default: 0)")
+    kid.set_defaults(handler=_kid)
+    return parser
+
+
+# ------------------------------------------------------------------------------ helpers
+def parse_overrides(pairs: Sequence[str]) -> dict[str, Any]:
+    """``["lr=1e-4", "widths=[16,32]"]`` -> ``{"lr": 1e-4, "widths": [16, 32]}`` (JSON, else text)."""
+    overrides: dict[str, Any] = {}
+    for pair in pairs:
+        field, separator, text = pair.partition("=")
+        field = field.strip()
+        if not separator or not field:
+            raise CLIError(f"--set {pair!r} is invalid: write FIELD=VALUE, e.g. --set learning_rate=3e-4.")
+        overrides[field] = _parse_value(text.strip())
+    return overrides
+
+
+def _parse_value(text: str) -> Any:
+    python_literals = {"None": None, "none": None, "True": True, "False": False}
+    if text in python_literals:
+        return python_literals[text]
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+def _select_backend(requested: str | None) -> str:
+    """Set KERAS_BACKEND (before Keras is imported) and check that its package is installed."""
+    if requested is None:
+        name = os.environ.get("KERAS_BACKEND", "").strip() or None
+        if name is not None and name not in BACKENDS:
+            raise CLIError(f"KERAS_BACKEND={name!r} is not a backend this package supports; set it to "
+                           "tensorflow, jax or torch, or pass --backend.")
+    else:
+        name = requested
+    if "keras" in sys.modules:
+        current = sys.modules["keras"].backend.backend()
+        if name is not None and name != current:
+            raise CLIError(f"--backend {name} cannot take effect: Keras is already imported with the {current} "
+                           "backend in this process; run the command in a fresh process.")
+        return current
+    if name is not None:
+        os.environ["KERAS_BACKEND"] = name
+        if importlib.util.find_spec(BACKENDS[name]) is None:
+            raise CLIError(f"the {name} backend needs the '{BACKENDS[name]}' package, which is not installed; "
+                           f"pip install {BACKENDS[name]} or choose another --backend.")
+    return name or "tensorflow"
+
+
+@contextlib.contextmanager
+def _one_line_warnings() -> Iterator[None]:
+    """Show warnings as ``warning: message`` lines, without file names and source lines."""
+    previous = warnings.showwarning
+
+    def show(message: Any, category: type, filename: str, lineno: int, file: Any = None, line: Any = None) -> None:
+        print(f"warning: {_one_line(message)}", file=sys.stderr, flush=True)
+
+    warnings.showwarning = show
+    try:
+        yield
+    finally:
+        warnings.showwarning = previous
+
+
+def _one_line(error: Any) -> str:
+    return " ".join(str(error).split()) or type(error).__name__
+
+
+def _user_errors() -> tuple[type[BaseException], ...]:
+    """Exceptions that mean "fix your input or environment": one line, no traceback."""
+    from .callbacks import NonFiniteLossError
+    from .checkpoints import CheckpointError
+    from .data import DatasetUnavailableError
+    from .kid import InceptionWeightsUnavailableError
+
+    return (ValueError, FileNotFoundError, NotADirectoryError, IsADirectoryError, PermissionError,
+            CheckpointError, DatasetUnavailableError, InceptionWeightsUnavailableError, NonFiniteLossError)
+
+
+def _check_picture_path(path: str) -> Path:
+    from matplotlib.figure import Figure
+
+    picture = Path(path)
+    formats = Figure().canvas.get_supported_filetypes()
+    suffix = picture.suffix.lower().lstrip(".")
+    if suffix not in formats:
+        raise CLIError(f"--out {path!r} is invalid: name a picture file ending in one of "
+                       f"{', '.join('.' + name for name in sorted(formats))} (e.g. grid.png).")
+    if picture.is_dir():
+        raise CLIError(f"--out {path!r} is a folder; name the picture file, e.g. {str(picture / 'grid.png')!r}.")
+    return picture
+
+
+# ----------------------------------------------------------------------------- commands
+def _train(args: argparse.Namespace) -> int:
+    from .checkpoints import checkpoint_exists, read_checkpoint_config
+    from .training import train
+
+    out = Path(args.out)
+    if args.resume and args.overwrite:
+        raise CLIError("--resume and --overwrite contradict each other; pick one.")
+    if args.preset is not None:
+        config = DDIMConfig.preset(args.preset)
+    elif args.resume:
+        config = read_checkpoint_config(out / "last")
+    else:
+        raise CLIError(f"train needs --preset NAME (one of {', '.join(sorted(PRESETS))}), "
+                       "or --resume to continue a run.")
+    overrides = parse_overrides([pair for group in args.overrides for pair in group])
+    for field, value in (("batch_size", args.batch_size), ("seed", args.seed), ("num_epochs", args.epochs)):
+        if value is not None:
+            overrides[field] = value
+    config = config.replace(**overrides) if overrides else config
+    if not args.resume and not args.overwrite and checkpoint_exists(out / "last"):
+        raise CLIError(f"--out {str(out)!r} already holds a checkpoint of an earlier run ({out / 'last'}); "
+                       "pass --resume to continue it, --overwrite to start afresh, or choose another --out.")
+    if args.devices is not None:
+        _configure_devices(args.devices)
+    verbose = "auto" if args.verbose is None else args.verbose
+    train(config, data_dir=args.data_dir, source=args.source, epochs=config.num_epochs, out=out,
+          resume=args.resume, verbose=verbose, validation=not args.no_validation,
+          max_train_batches=args.steps_per_epoch)
+    return 0
+
+
+def _configure_devices(count: int) -> None:
+    if importlib.util.find_spec("ddim_tutorial.distribution") is None:
+        if count == 1:
+            return
+        raise CLIError(f"--devices {count} is unavailable: data-parallel training needs "
+                       "ddim_tutorial.distribution, which this version does not include; drop --devices.")
+    from . import distribution
+
+    configure = getattr(distribution, "configure_devices", None)
+    if configure is None:
+        raise CLIError(f"--devices {count} is unavailable: ddim_tutorial.distribution has no "
+                       "configure_devices(); drop --devices.")
+    configure(count)
+
+
+def _sample(args: argparse.Namespace) -> int:
+    from .callbacks import save_image_grid
+    from .checkpoints import load_checkpoint
+
+    picture = _check_picture_path(args.out)
+    model = load_checkpoint(args.checkpoint)
+    steps = model.config.plot_diffusion_steps if args.steps is None else args.steps
+    images = model.generate(args.num, steps, eta=args.eta, seed=args.seed,
+                            min_signal_rate=args.min_signal_rate, max_signal_rate=args.max_signal_rate)
+    save_image_grid(images, picture, num_cols=args.cols)
+    print(f"Saved {args.num} samples ({steps} steps, eta={args.eta:g}, seed {args.seed}) to {picture}.")
+    return 0
+
+
+def _kid(args: argparse.Namespace) -> int:
+    from .checkpoints import load_checkpoint
+    from .kid import compute_kid
+
+    weights = None if args.weights.strip().lower() == "none" else args.weights
+    model = load_checkpoint(args.checkpoint)
+    real_images = _real_images(model.config, args)
+    subset_size = args.subset_size or min(1000, max(2, len(real_images) // 2))
+    result = compute_kid(model, real_images, num_images=len(real_images), batch_size=args.batch_size,
+                         diffusion_steps=args.steps, weights=weights, subset_size=subset_size, seed=args.seed)
+    print(result)
+    return 0
+
+
+def _real_images(config: DDIMConfig, args: argparse.Namespace) -> Any:
+    """Up to ``--num`` (default 1000) validation images in [0, 1], as one array."""
+    import numpy as np
+
+    from .data import load_dataset
+
+    limit = args.num or 1000
+    dataset = load_dataset(config.replace(batch_size=min(config.batch_size, limit) if limit >= 2 else 2),
+                           "validation", data_dir=args.data_dir, source=args.source, repeat=False, shuffle=False)
+    batches, count = [], 0
+    for batch in _iterate(dataset):
+        batch = np.asarray(batch, dtype="float32")
+        batches.append(batch[: limit - count])
+        count += len(batches[-1])
+        if count >= limit:
+            break
+    if args.num is not None and count < args.num:
+        raise CLIError(f"--num {args.num} is more than the {count} validation images available; ask for fewer.")
+    if count < 2:
+        raise CLIError(f"only {count} validation image(s) found; KID needs at least 2.")
+    return np.concatenate(batches)
+
+
+def _iterate(dataset: Any) -> Iterator[Any]:
+    import keras
+
+    if hasattr(dataset, "as_numpy_iterator"):
+        yield from dataset.as_numpy_iterator()
+    elif isinstance(dataset, keras.utils.PyDataset):
+        for index in range(len(dataset)):
+            yield dataset[index]
+    else:
+        yield from dataset
+
+
+# --------------------------------------------------------------------------------- main
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit status (0, 2, 130 or 143)."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    os.environ.setdefault("MPLBACKEND", "Agg")
+    with _one_line_warnings():
+        try:
+            _select_backend(getattr(args, "backend", None))
+        except CLIError as error:
+            print(f"error: {_one_line(error)}", file=sys.stderr)
+            return EXIT_USAGE
+        from .callbacks import TrainingInterrupted
+
+        user_errors = _user_errors()
+        try:
+            return args.handler(args)
+        except TrainingInterrupted as interruption:
+            print(f"stopped: {_one_line(interruption)}", file=sys.stderr, flush=True)
+            return interruption.exit_code
+        except KeyboardInterrupt:
+            print("stopped: interrupted by Ctrl-C.", file=sys.stderr)
+            return 130
+        except user_errors as error:
+            print(f"error: {_one_line(error)}", file=sys.stderr)
+            return EXIT_USAGE

@@ -1,0 +1,296 @@
+"""Train a DiffusionModel end to end: data, normalizer, fit, samples, history, checkpoints, resume.
+
+``train`` is what ``python -m ddim_tutorial train`` and the notebooks call. With an
+output folder ``out`` it writes::
+
+    out/samples/epoch_001.png   samples from the same seeded noise after every epoch
+    out/history.csv             the losses of every epoch (Keras' CSVLogger; epochs from 0)
+    out/last/                   checkpoint of the last complete epoch, with its training state
+    out/best/                   checkpoint of the best epoch by val_kid or val_n_loss
+
+A run stopped by Ctrl-C, SIGTERM or even ``kill -9`` keeps ``out/last`` intact, and
+``train(..., out=out, resume=True)`` continues from it: same epoch count, optimizer state,
+EMA weights and normalizer.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import signal
+import sys
+import threading
+from pathlib import Path
+from typing import Any, Iterable
+
+import keras
+
+from .callbacks import (CheckpointCallback, InterruptCallback, NaNGuard, SampleGridCallback,
+                        TrainingInterrupted)
+from .checkpoints import (ARCHITECTURE_FIELDS, CheckpointError, checkpoint_exists, load_weights_into,
+                          read_checkpoint_config, read_training_state)
+from .config import DDIMConfig
+
+__all__ = ["train", "monitor_for", "HISTORY_FILE", "SAMPLES_DIR"]
+
+HISTORY_FILE = "history.csv"
+SAMPLES_DIR = "samples"
+
+
+def monitor_for(config: DDIMConfig, validation: bool = True) -> str:
+    """The metric that picks the best checkpoint: val_kid, val_n_loss, or n_loss without validation."""
+    if not validation:
+        return "n_loss"
+    return "val_kid" if config.validation_kid else "val_n_loss"
+
+
+def train(config: DDIMConfig, *, data_dir: str | os.PathLike | None = None, source: str = "auto",
+          epochs: int | None = None, out: str | os.PathLike | None = None, resume: bool = False,
+          callbacks: Iterable[keras.callbacks.Callback] = (), verbose: Any = "auto", validation: bool = True,
+          max_train_batches: int | None = None) -> tuple[Any, keras.callbacks.History]:
+    """Train a ``DiffusionModel(config)`` and return ``(model, history)``.
+
+    ``epochs`` is the total number of epochs (default ``config.num_epochs``); on resume the
+    epochs already in ``out/last`` count towards it. ``max_train_batches`` caps the batches
+    per epoch (and of validation) for quick checks. ``verbose`` is Keras' (``"auto"``, 0, 1,
+    2). Raises :class:`~ddim_tutorial.callbacks.TrainingInterrupted` (a KeyboardInterrupt)
+    after a clean stop on SIGINT/SIGTERM, and
+    :class:`~ddim_tutorial.callbacks.NonFiniteLossError` when the loss becomes NaN or Inf.
+    """
+    from .data import load_dataset
+    from .model import DiffusionModel
+
+    if not isinstance(config, DDIMConfig):
+        raise ValueError(f"config of type {type(config).__name__} is invalid: pass a DDIMConfig, "
+                         "e.g. DDIMConfig.preset('smoke').")
+    epochs = config.num_epochs if epochs is None else epochs
+    _check_positive("epochs", epochs)
+    if max_train_batches is not None:
+        _check_positive("max_train_batches", max_train_batches)
+    if resume and out is None:
+        raise ValueError("resume=True needs out=..., the folder of the run to continue.")
+    out = None if out is None else Path(out)
+    if out is not None and out.exists() and not out.is_dir():
+        raise ValueError(f"out={str(out)!r} is a file; pass a folder for the checkpoints and samples.")
+    say = print if verbose not in (0, False) else (lambda *args, **kwargs: None)
+
+    state: dict[str, Any] = {}
+    best_state: dict[str, Any] = {}
+    initial_epoch = 0
+    if resume:
+        state, best_state = _resume_state(config, out)
+        initial_epoch = int(state["epoch"])
+        changed = {name: values for name, values in read_checkpoint_config(out / "last").differences(config).items()
+                   if name != "num_epochs"}
+        if changed:
+            say("Resuming with changed settings: " + "; ".join(
+                f"{name} {old!r} -> {new!r}" for name, (old, new) in changed.items()) + ".")
+        if initial_epoch >= epochs:
+            say(f"{out / 'last'} already holds {initial_epoch} epoch(s), which reaches epochs={epochs}; "
+                "nothing to train. Ask for more epochs to continue.")
+            model = DiffusionModel(config)
+            model.compile()
+            model.optimizer.build(model.trainable_variables)
+            load_weights_into(model, out / "last")
+            history = keras.callbacks.History()
+            history.set_model(model)
+            return model, history
+
+    with _StopOnSignals() as stopper:
+        if config.seed is not None:
+            keras.utils.set_random_seed(config.seed + initial_epoch)
+        train_data = _limit_batches(load_dataset(config, "train", data_dir=data_dir, source=source),
+                                    max_train_batches)
+        validation_data = None
+        if validation:
+            validation_data = _limit_batches(load_dataset(config, "validation", data_dir=data_dir, source=source),
+                                             max_train_batches)
+        model = DiffusionModel(config)
+        model.compile()
+        if resume:
+            model.optimizer.build(model.trainable_variables)  # so that its variables can be loaded
+            load_weights_into(model, out / "last")
+            _restore_seed_state(model, state.get("seed_state"))
+            _advance_epochs(train_data, initial_epoch)
+            say(f"Resuming from {out / 'last'} after epoch {initial_epoch} "
+                f"(optimizer step {state.get('optimizer_iterations')}); training to epoch {epochs}.")
+        else:
+            if out is not None and checkpoint_exists(out / "last"):
+                say(f"Note: {out / 'last'} holds a checkpoint of an earlier run; this new run overwrites it "
+                    "(pass resume=True to continue that run instead).")
+            model.adapt_normalizer(train_data)
+        stopper.check("data loading")
+
+        monitor = monitor_for(config, validation)
+        all_callbacks: list[keras.callbacks.Callback] = [NaNGuard()]
+        checkpoint_callback = None
+        if out is not None:
+            history_path = out / HISTORY_FILE
+            if resume:
+                _truncate_history(history_path, initial_epoch)
+            out.mkdir(parents=True, exist_ok=True)
+            checkpoint_callback = CheckpointCallback(
+                out, monitor=monitor, mode="min",
+                best_value=best_state.get("monitor_value") if best_state.get("monitor") == monitor else None,
+                best_epoch=best_state.get("epoch") if best_state.get("monitor") == monitor else None,
+                total_epochs=epochs)
+            all_callbacks += [keras.callbacks.CSVLogger(str(history_path), append=resume),
+                              SampleGridCallback(out / SAMPLES_DIR, seed=config.seed or 0),
+                              checkpoint_callback]
+        interrupt_callback = InterruptCallback(checkpoint_callback)
+        interrupt_callback.initial_epoch = initial_epoch
+        stopper.attach(interrupt_callback)
+        all_callbacks += [interrupt_callback, *callbacks]
+
+        if out is not None and not resume:
+            say(f"Training for {epochs} epoch(s); samples, history and checkpoints go to {out}.")
+        history = model.fit(train_data, epochs=epochs, initial_epoch=initial_epoch,
+                            validation_data=validation_data, callbacks=all_callbacks, verbose=verbose)
+    if checkpoint_callback is not None:
+        best = (f"; best ({monitor}={checkpoint_callback.best_value:.4g}, epoch {checkpoint_callback.best_epoch}): "
+                f"{checkpoint_callback.best_dir}" if checkpoint_callback.best_value is not None else "")
+        say(f"Done: last checkpoint (epoch {checkpoint_callback.last_epoch}): {checkpoint_callback.last_dir}{best}.")
+    return model, history
+
+
+def _check_positive(name: str, value: Any) -> None:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise ValueError(f"{name}={value!r} is invalid: use a positive integer.")
+
+
+def _resume_state(config: DDIMConfig, out: Path) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The training states of ``out/last`` and ``out/best``, after checking the config fits."""
+    last = out / "last"
+    if not checkpoint_exists(last):
+        raise CheckpointError(f"cannot resume: {str(last)!r} holds no complete checkpoint (no epoch of a run "
+                              f"with out={str(out)!r} finished). Train without resume to start afresh.")
+    stored = read_checkpoint_config(last)
+    differences = stored.differences(config)
+    architecture = {name: values for name, values in differences.items() if name in ARCHITECTURE_FIELDS}
+    if architecture:
+        listed = "; ".join(f"{name}: checkpoint {old!r} vs requested {new!r}"
+                           for name, (old, new) in architecture.items())
+        raise CheckpointError(f"cannot resume {str(last)!r} with this config; architecture fields that differ: "
+                              f"{listed}. Resume with the checkpoint's own config or train into another folder.")
+    state = read_training_state(last)
+    if not isinstance(state.get("epoch"), int) or state["epoch"] < 0:
+        raise CheckpointError(f"cannot resume: {str(last)!r} has no training state ({last.name}/"
+                              "training_state.json with the epoch); it was not written by train().")
+    best_state = read_training_state(out / "best") if checkpoint_exists(out / "best") else {}
+    return state, best_state
+
+
+def _restore_seed_state(model: Any, seed_state: Any) -> None:
+    """Continue the model's noise stream where the checkpoint left it, not from its start."""
+    generator = getattr(model, "seed_generator", None)
+    if generator is None or not isinstance(seed_state, list) or len(seed_state) != int(generator.state.shape[0]):
+        return
+    generator.state.assign(keras.ops.convert_to_tensor(seed_state, dtype=generator.state.dtype))
+
+
+def _advance_epochs(dataset: Any, epochs: int) -> None:
+    """Let NumPy batches draw the shuffle order of epoch ``epochs`` (tf.data reseeds globally)."""
+    if isinstance(dataset, keras.utils.PyDataset):
+        for _ in range(epochs):
+            dataset.on_epoch_end()
+
+
+def _truncate_history(path: Path, completed_epochs: int) -> None:
+    """Drop CSV rows of epochs after the checkpoint (their weights were lost with the crash)."""
+    if not path.is_file():
+        return
+    with open(path, newline="", encoding="utf-8") as file:
+        rows = list(csv.reader(file))
+    if not rows:
+        return
+    header, body = rows[0], rows[1:]
+    kept = [row for row in body if row and row[0].strip().isdigit() and int(row[0]) < completed_epochs]
+    if len(kept) == len(body):
+        return
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "w", newline="", encoding="utf-8") as file:
+        csv.writer(file).writerows([header, *kept])
+    os.replace(tmp, path)
+
+
+class _FirstBatches(keras.utils.PyDataset):
+    """The first ``limit`` batches of a PyDataset, every epoch."""
+
+    def __init__(self, dataset: keras.utils.PyDataset, limit: int) -> None:
+        super().__init__()
+        self.dataset, self.limit = dataset, limit
+
+    def __len__(self) -> int:
+        return min(self.limit, len(self.dataset))
+
+    def __getitem__(self, index: int) -> Any:
+        if index >= len(self):
+            raise IndexError(f"batch index {index} is out of range for {len(self)} batches")
+        return self.dataset[index]
+
+    def on_epoch_end(self) -> None:
+        self.dataset.on_epoch_end()
+
+
+def _limit_batches(dataset: Any, limit: int | None) -> Any:
+    if limit is None:
+        return dataset
+    if hasattr(dataset, "take") and hasattr(dataset, "as_numpy_iterator"):  # tf.data
+        return dataset.take(limit)
+    if isinstance(dataset, keras.utils.PyDataset):
+        return _FirstBatches(dataset, limit)
+    raise ValueError(f"max_train_batches cannot limit a dataset of type {type(dataset).__name__}.")
+
+
+class _StopOnSignals:
+    """Within the block, SIGINT and SIGTERM ask the training to stop at the next batch end.
+
+    A second signal of the same kind falls back to the default behaviour (immediate stop).
+    Outside the main thread signals cannot be caught; the block then changes nothing.
+    """
+
+    def __init__(self) -> None:
+        self.callback: InterruptCallback | None = None
+        self.signal_number: int | None = None
+        self._previous: dict[int, Any] = {}
+
+    def __enter__(self) -> "_StopOnSignals":
+        if threading.current_thread() is threading.main_thread():
+            for signal_number in (signal.SIGINT, signal.SIGTERM):
+                try:
+                    self._previous[signal_number] = signal.signal(signal_number, self._handle)
+                except (ValueError, OSError):  # pragma: no cover - embedded interpreters
+                    pass
+        return self
+
+    def attach(self, callback: InterruptCallback) -> None:
+        self.callback = callback
+        if self.signal_number is not None:
+            callback.request(self.signal_number)
+
+    def _handle(self, signal_number: int, frame: Any) -> None:
+        if self.signal_number is not None:  # second request: stop now
+            self._restore()
+            if signal_number == signal.SIGINT:
+                raise KeyboardInterrupt
+            os.kill(os.getpid(), signal_number)
+            return
+        self.signal_number = signal_number
+        print(f"\n{signal.Signals(signal_number).name} received: stopping after the current batch "
+              "(send it again to stop at once).", file=sys.stderr, flush=True)
+        if self.callback is not None:
+            self.callback.request(signal_number)
+
+    def check(self, where: str) -> None:
+        if self.signal_number is not None:
+            raise TrainingInterrupted(
+                f"training interrupted by {signal.Signals(self.signal_number).name} during {where}, before the "
+                "first epoch of this run; nothing new was saved.", signal_number=self.signal_number)
+
+    def _restore(self) -> None:
+        for signal_number, handler in self._previous.items():
+            signal.signal(signal_number, handler if handler is not None else signal.SIG_DFL)
+        self._previous = {}
+
+    def __exit__(self, *exc: Any) -> None:
+        self._restore()
