@@ -17,6 +17,7 @@ from typing import Any, Callable
 
 import numpy as np
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 __all__ = [
     "to_pixels",
@@ -293,6 +294,7 @@ def plot_history(history: Any, metrics: Sequence[str] = ("n_loss", "i_loss")) ->
                 ax.plot(epochs, data[key], style, marker="o", label="validation" if key.startswith("val_")
                         else "training")
         ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_title(labels.get(metric, metric))
         ax.legend(fontsize=8)
     fig.tight_layout()
