@@ -171,9 +171,9 @@ class LabServer:
     process: subprocess.Popen
     log_path: Path
 
-    def notebook_url(self, relative_path: str, workspace: str) -> str:
-        # A fresh named workspace with ?reset so no earlier tab is restored beside ours.
-        return f"{self.url}lab/workspaces/{workspace}/tree/{relative_path}?reset&token={self.token}"
+    def lab_url(self) -> str:
+        # A named workspace with ?reset, so no tab of an earlier run is restored.
+        return f"{self.url}lab/workspaces/browser-tests?reset&token={self.token}"
 
     def log_tail(self, chars: int = 3000) -> str:
         try:
@@ -306,29 +306,46 @@ def lab_server(artifacts_dir: Path, chromium_path: str) -> Iterator[LabServer]:
 # --------------------------------------------------------------------------------------------
 # A notebook open in JupyterLab
 
+# Runs in the page: the notebook panel with this DOM id (JupyterLab's widget id).
+_FIND_PANEL_JS = """(id) => Array.from(window.jupyterapp.shell.widgets('main')).find(w => w.id === id)"""
+
 
 @dataclass
 class NotebookPage:
-    """One notebook open in its own JupyterLab tab, with what a student would do to it."""
+    """One notebook open in the shared JupyterLab page, with what a student would do to it.
+
+    Every lookup is scoped to this notebook's panel (``#<panel id>``), so other notebooks that
+    were open before cannot answer for it."""
 
     page: object
+    panel_id: str
     name: str
     artifacts_dir: Path
     server_log: Callable[[], str] = lambda: "(no server log)"
     screenshots: list[Path] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
 
-    # -- the app ------------------------------------------------------------------------------
+    @property
+    def root(self):
+        return self.page.locator(f"#{self.panel_id}")
+
+    def _scope(self, within: str | None):
+        return self.root.locator(within) if within else self.root
+
+    def _panel_eval(self, body: str):
+        """Evaluate ``body`` (JavaScript using ``w``, the notebook panel) in the page."""
+        return self.page.evaluate(
+            f"(id) => {{ const w = ({_FIND_PANEL_JS})(id); if (!w) return null; {body} }}",
+            self.panel_id,
+        )
+
+    # -- the kernel ---------------------------------------------------------------------------
 
     def kernel_status(self) -> str:
-        return self.page.evaluate(
-            """() => {
-                const w = window.jupyterapp && window.jupyterapp.shell.currentWidget;
-                const k = w && w.sessionContext && w.sessionContext.session
-                          && w.sessionContext.session.kernel;
-                return k ? k.status : 'none';
-            }"""
+        status = self._panel_eval(
+            "const s = w.sessionContext.session; return s && s.kernel ? s.kernel.status : 'none';"
         )
+        return status or "closed"
 
     def wait_for_kernel_idle(self, timeout_s: float = 120) -> None:
         deadline = time.monotonic() + timeout_s
@@ -342,7 +359,7 @@ class NotebookPage:
 
     def pending_cells(self) -> int:
         """Code cells queued or running: JupyterLab shows their prompt as ``[*]:``."""
-        return self.page.locator(".jp-CodeCell .jp-InputPrompt", has_text="[*]").count()
+        return self.root.locator(".jp-CodeCell .jp-InputPrompt", has_text="[*]").count()
 
     def run_all_cells(self, timeout_s: float = NOTEBOOK_RUN_TIMEOUT_S) -> float:
         """Run > Run All Cells from the menu bar, then wait until every cell has run."""
@@ -368,44 +385,54 @@ class NotebookPage:
             f"({self.pending_cells()} pending, kernel {self.kernel_status()!r})"
         )
 
+    def close(self) -> None:
+        """Shut the kernel down and close the tab without saving (it is a temporary copy)."""
+        self.page.evaluate(
+            f"""async (id) => {{
+                const w = ({_FIND_PANEL_JS})(id);
+                if (!w) return;
+                await w.sessionContext.shutdown();
+                w.context.model.dirty = false;
+                w.dispose();
+            }}""",
+            self.panel_id,
+        )
+
     # -- errors -------------------------------------------------------------------------------
 
     def error_outputs(self) -> list[str]:
         """Texts of outputs that show a failure: error outputs in the notebook model and
         rendered tracebacks or "...Error:" lines in any output area (Output widgets included)."""
-        model_errors = self.page.evaluate(
-            """() => {
-                const w = window.jupyterapp.shell.currentWidget;
-                const found = [];
-                const cells = w.content.model.cells;
-                for (let i = 0; i < cells.length; i++) {
-                    const cell = cells.get(i);
-                    if (cell.type !== 'code') continue;
-                    const outputs = cell.outputs;
-                    for (let j = 0; j < outputs.length; j++) {
-                        const o = outputs.get(j).toJSON();
-                        if (o.output_type === 'error') {
-                            found.push(`cell ${i}: ${o.ename}: ${o.evalue}`);
-                        }
-                    }
+        model_errors = self._panel_eval(
+            """const found = [];
+            const cells = w.content.model.cells;
+            for (let i = 0; i < cells.length; i++) {
+                const cell = cells.get(i);
+                if (cell.type !== 'code') continue;
+                for (let j = 0; j < cell.outputs.length; j++) {
+                    const o = cell.outputs.get(j).toJSON();
+                    if (o.output_type === 'error') found.push(`cell ${i}: ${o.ename}: ${o.evalue}`);
                 }
-                return found;
-            }"""
-        )
-        stderr = self.page.locator(STDERR_OUTPUT_SELECTOR).all_inner_texts()
+            }
+            return found;"""
+        ) or []
+        stderr = self.root.locator(STDERR_OUTPUT_SELECTOR).all_inner_texts()
         dom_errors = [
             text.strip()[-800:] for text in stderr if "Traceback" in text or _ERROR_LINE.search(text)
         ]
-        for text in self.page.locator(RENDERED_TEXT_SELECTOR).all_inner_texts():
+        for text in self.root.locator(RENDERED_TEXT_SELECTOR).all_inner_texts():
             if "Traceback (most recent call last)" in text and text.strip()[-800:] not in dom_errors:
                 dom_errors.append(text.strip()[-800:])
-        broken = self.page.locator(".jp-OutputArea-output", has_text=BROKEN_WIDGET_PATTERN)
+        broken = self.root.locator(".jp-OutputArea-output", has_text=BROKEN_WIDGET_PATTERN)
         dom_errors += [text.strip()[:300] for text in broken.all_inner_texts()]
         return model_errors + dom_errors
 
     def assert_no_errors(self) -> None:
         errors = self.error_outputs()
         if errors:
+            first = self.root.locator(STDERR_OUTPUT_SELECTOR).first
+            if first.count():
+                first.scroll_into_view_if_needed()
             self.screenshot("errors")
         assert not errors, f"{self.name}: outputs show errors:\n" + "\n---\n".join(errors)
 
@@ -413,11 +440,10 @@ class NotebookPage:
 
     def slider(self, description: str, within: str | None = None):
         """The slider whose description label reads exactly ``description``."""
-        scope = self.page.locator(within) if within else self.page
-        label = self.page.locator(".widget-label", has_text=_exactly(description))  # relative to the slider
-        slider = scope.locator(SLIDER_SELECTOR).filter(has=label)
-        slider.first.wait_for(state="visible", timeout=30_000)
-        return slider.first
+        label = self.page.locator(".widget-label", has_text=_exactly(description))  # relative
+        slider = self._scope(within).locator(SLIDER_SELECTOR).filter(has=label).first
+        slider.wait_for(state="visible", timeout=30_000)
+        return slider
 
     def slider_readout(self, slider) -> str:
         return slider.locator(".widget-readout").first.inner_text().strip()
@@ -425,7 +451,7 @@ class NotebookPage:
     def move_slider(self, description: str, presses: int = 1, within: str | None = None) -> tuple[str, str]:
         """Focus the slider's handle and press the arrow key, as a keyboard user would.
 
-        Returns the readout before and after, which differ unless the slider was at its end."""
+        Returns the readout before and after, which must differ."""
         slider = self.slider(description, within)
         slider.scroll_into_view_if_needed()
         before = self.slider_readout(slider)
@@ -442,13 +468,12 @@ class NotebookPage:
 
     def click_button(self, description: str, within: str | None = None) -> None:
         """Click the widget button labelled ``description``."""
-        scope = self.page.locator(within) if within else self.page
-        button = scope.locator("button.widget-button", has_text=_exactly(description)).first
-        button.scroll_into_view_if_needed()
-        button.click()
+        button = self._scope(within).locator("button.widget-button", has_text=_exactly(description))
+        button.first.scroll_into_view_if_needed()
+        button.first.click()
 
     def texts(self, selector: str) -> list[str]:
-        return [text.strip() for text in self.page.locator(selector).all_inner_texts()]
+        return [text.strip() for text in self.root.locator(selector).all_inner_texts()]
 
     def wait_for_text_change(self, selector: str, before: list[str], timeout_s: float = 30) -> list[str]:
         """Wait until the texts of ``selector`` differ from ``before`` (e.g. a status line)."""
@@ -465,7 +490,7 @@ class NotebookPage:
     def fingerprint(self, selector: str) -> str:
         """What ``selector`` draws: SHA-256 and size of the bytes behind each of its images
         (``ipywidgets.Image`` blobs, inline matplotlib data URLs), or failing images its pixels."""
-        element = self.page.locator(selector).first
+        element = self.root.locator(selector).first
         digests = element.evaluate(_IMAGE_DIGESTS_JS)
         if digests:
             return "\n".join(digests)
@@ -496,7 +521,7 @@ class NotebookPage:
         """Save a PNG named ``<notebook>__<label>.png``: the element, or the whole page."""
         path = self.artifacts_dir / f"{self.name}__{label}.png"
         if selector:
-            element = self.page.locator(selector).first
+            element = self.root.locator(selector).first
             element.scroll_into_view_if_needed()
             element.screenshot(path=str(path))
         else:
@@ -510,25 +535,49 @@ def _exactly(text: str) -> re.Pattern:
 
 
 @pytest.fixture(scope="session")
-def open_notebook(browser, lab_server: LabServer, artifacts_dir: Path) -> Iterator[Callable[..., NotebookPage]]:
-    """``open_notebook("notebooks/06_sampling.ipynb")`` opens it in a fresh tab, kernel ready."""
-    contexts = []
+def lab_page(browser, lab_server: LabServer) -> Iterator[object]:
+    """One JupyterLab page for the whole session (loading JupyterLab costs ~10 s on 2 cores)."""
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    page.set_default_timeout(30_000)
+    page.goto(lab_server.lab_url())
+    page.wait_for_function("() => window.jupyterapp !== undefined", timeout=90_000)
+    page.evaluate("async () => { await window.jupyterapp.restored; }")
+    try:
+        yield page
+    finally:
+        context.close()
+
+
+@pytest.fixture(scope="session")
+def open_notebook(lab_page, lab_server: LabServer, artifacts_dir: Path) -> Iterator[Callable[..., NotebookPage]]:
+    """``open_notebook("notebooks/06_sampling.ipynb")`` opens it in a tab, kernel idle.
+
+    Use it in a module-scoped fixture and ``close()`` the notebook after the module, so each
+    notebook runs once and only one kernel is alive at a time."""
     opened: list[NotebookPage] = []
 
     def _open(relative_path: str, name: str | None = None) -> NotebookPage:
         if not (lab_server.root_dir / relative_path).exists():
             raise FileNotFoundError(f"{relative_path} is not in the served folder {lab_server.root_dir}")
         started = time.monotonic()
-        context = browser.new_context(viewport={"width": 1400, "height": 1000})
-        contexts.append(context)
-        page = context.new_page()
-        page.set_default_timeout(30_000)
-        stem = name or Path(relative_path).stem
-        page.goto(lab_server.notebook_url(relative_path, workspace=f"w{len(contexts)}"))
-        page.wait_for_function("() => window.jupyterapp !== undefined", timeout=60_000)
-        page.locator(".jp-Notebook .jp-Cell").first.wait_for(timeout=60_000)
-        notebook = NotebookPage(page, stem, artifacts_dir, server_log=lab_server.log_tail)
-        notebook.wait_for_kernel_idle(timeout_s=60)
+        panel_id = lab_page.evaluate(
+            """async (path) => {
+                const app = window.jupyterapp;
+                const w = await app.commands.execute('docmanager:open', {path, factory: 'Notebook'});
+                await w.context.ready;
+                await w.sessionContext.ready;
+                app.shell.activateById(w.id);
+                return w.id;
+            }""",
+            relative_path,
+        )
+        notebook = NotebookPage(
+            lab_page, panel_id, name or Path(relative_path).stem, artifacts_dir,
+            server_log=lab_server.log_tail,
+        )
+        notebook.root.locator(".jp-Cell").first.wait_for(timeout=60_000)
+        notebook.wait_for_kernel_idle(timeout_s=90)
         notebook.timings["open_s"] = round(time.monotonic() - started, 1)
         opened.append(notebook)
         return notebook
@@ -536,8 +585,6 @@ def open_notebook(browser, lab_server: LabServer, artifacts_dir: Path) -> Iterat
     yield _open
     timings = {notebook.name: notebook.timings for notebook in opened}
     (artifacts_dir / "timings.json").write_text(json.dumps(timings, indent=1))
-    for context in contexts:
-        context.close()
 
 
 @pytest.fixture(scope="session")

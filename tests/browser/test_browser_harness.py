@@ -49,7 +49,8 @@ def selfcheck(open_notebook, make_notebook):
     )
     notebook = open_notebook(path)
     notebook.run_all_cells(timeout_s=90)
-    return notebook
+    yield notebook
+    notebook.close()
 
 
 def test_slider_move_redraws_the_figure(selfcheck):

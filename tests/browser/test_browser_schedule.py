@@ -13,7 +13,8 @@ FIGURE = f"{EXPLORER} .ddim-figure"
 def lesson01(open_notebook):
     notebook = open_notebook(NOTEBOOK)
     notebook.run_all_cells()
-    return notebook
+    yield notebook
+    notebook.close()
 
 
 def test_lesson_runs_without_errors_and_shows_the_explorer(lesson01):
