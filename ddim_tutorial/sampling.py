@@ -36,6 +36,9 @@ def predict_components(network: keras.Model, noisy_images: Any, noise_rates: Any
     The network predicts the noise; the image follows from
     ``noisy = signal_rate * image + noise_rate * noise``.
     """
+    noisy_images = ops.convert_to_tensor(noisy_images)
+    noise_rates = ops.convert_to_tensor(noise_rates, noisy_images.dtype)
+    signal_rates = ops.convert_to_tensor(signal_rates, noisy_images.dtype)
     pred_noises = network([noisy_images, noise_rates**2], training=training)
     pred_noises = ops.cast(pred_noises, noisy_images.dtype)
     pred_images = (noisy_images - noise_rates * pred_noises) / signal_rates
@@ -52,12 +55,15 @@ def ddim_step(pred_noises: Any, pred_images: Any, noise_rates: Any, signal_rates
     signal variance (``signal_rates**2``). The predicted noise keeps the rest of the next
     noise variance, ``next_noise_rates**2 - sigma**2``, so the result keeps unit variance.
     """
+    pred_noises = ops.convert_to_tensor(pred_noises)
+    pred_images = ops.convert_to_tensor(pred_images)
     # fresh_noises is tested first so that a symbolic ``eta`` (compiled code) is never
     # converted to a Python bool.
     if fresh_noises is None and eta == 0.0:
         return next_signal_rates * pred_images + next_noise_rates * pred_noises
     if fresh_noises is None:
         raise ValueError("ddim_step: eta > 0 needs fresh_noises, a standard normal tensor shaped like the images.")
+    fresh_noises = ops.convert_to_tensor(fresh_noises)
     signal_variances = signal_rates**2
     next_signal_variances = next_signal_rates**2
     sigmas = eta * ops.sqrt(
