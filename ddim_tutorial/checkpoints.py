@@ -126,7 +126,7 @@ def save_checkpoint(model: Any, directory: str | os.PathLike, *, metadata: dict[
                 f"cannot save a checkpoint to {str(directory)!r}: the folder holds other files "
                 f"({', '.join(foreign[:3])}{', ...' if len(foreign) > 3 else ''}) that a save would delete; "
                 "save into a new or empty folder, such as a 'checkpoint' folder inside it.")
-    if not getattr(model, "is_adapted", False):
+    if not _is_adapted(model):
         raise CheckpointError("the model's normalizer was never adapted; call model.adapt_normalizer(images) "
                               "before saving, or the checkpoint could not sample.")
     from . import __version__
@@ -286,6 +286,21 @@ def load_checkpoint(directory: str | os.PathLike, config: DDIMConfig | None = No
     model = DiffusionModel(stored if with_kid else stored.replace(validation_kid=False))
     load_weights_into(model, directory)
     return model
+
+
+def _is_adapted(model: Any) -> bool:
+    """Whether the normalizer learned the data's statistics.
+
+    ``DiffusionModel.is_adapted`` alone is not enough: Keras' Normalization finalizes a
+    fresh layer to mean 0 and variance 1, which no real image data has.
+    """
+    if not getattr(model, "is_adapted", False):
+        return False
+    import numpy as np
+
+    mean = np.asarray(keras.ops.convert_to_numpy(model.normalizer.adapt_mean))
+    variance = np.asarray(keras.ops.convert_to_numpy(model.normalizer.adapt_variance))
+    return not (np.all(mean == 0.0) and np.all(variance == 1.0))
 
 
 def _first_line(err: BaseException) -> str:

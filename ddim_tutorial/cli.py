@@ -294,8 +294,6 @@ def _train(args: argparse.Namespace) -> int:
     if not args.resume and not args.overwrite and checkpoint_exists(out / "last"):
         raise CLIError(f"--out {str(out)!r} already holds a checkpoint of an earlier run ({out / 'last'}); "
                        "pass --resume to continue it, --overwrite to start afresh, or choose another --out.")
-    if args.devices is not None:
-        _configure_devices(args.devices)
     verbose = "auto" if args.verbose is None else args.verbose
     train(config, data_dir=args.data_dir, source=args.source, epochs=config.num_epochs, out=out,
           resume=args.resume, verbose=verbose, validation=not args.no_validation,
@@ -391,7 +389,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     with _one_line_warnings():
         try:
             _select_backend(getattr(args, "backend", None))
-        except CLIError as error:
+            if getattr(args, "devices", None) is not None:
+                # Before Keras starts: JAX can only split a CPU into virtual devices then.
+                _configure_devices(args.devices)
+        except ValueError as error:
             print(f"error: {_one_line(error)}", file=sys.stderr)
             return EXIT_USAGE
         from .callbacks import TrainingInterrupted

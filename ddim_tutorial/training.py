@@ -15,6 +15,7 @@ EMA weights and normalizer.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import os
 import signal
@@ -90,7 +91,7 @@ def train(config: DDIMConfig, *, data_dir: str | os.PathLike | None = None, sour
                 "nothing to train. Ask for more epochs to continue.")
             model = DiffusionModel(config)
             model.compile()
-            model.optimizer.build(model.trainable_variables)
+            _build_optimizer(model)
             load_weights_into(model, out / "last")
             history = keras.callbacks.History()
             history.set_model(model)
@@ -108,7 +109,7 @@ def train(config: DDIMConfig, *, data_dir: str | os.PathLike | None = None, sour
         model = DiffusionModel(config)
         model.compile()
         if resume:
-            model.optimizer.build(model.trainable_variables)  # so that its variables can be loaded
+            _build_optimizer(model)  # so that its saved variables can be loaded
             load_weights_into(model, out / "last")
             _restore_seed_state(model, state.get("seed_state"))
             _advance_epochs(train_data, initial_epoch)
@@ -178,6 +179,15 @@ def _resume_state(config: DDIMConfig, out: Path) -> tuple[dict[str, Any], dict[s
                               "training_state.json with the epoch); it was not written by train().")
     best_state = read_training_state(out / "best") if checkpoint_exists(out / "best") else {}
     return state, best_state
+
+
+def _build_optimizer(model: Any) -> None:
+    """Create the optimizer's variables (inside the data-parallel scope, if any) before loading them."""
+    from .distribution import current_setup
+
+    setup = current_setup()
+    with setup.scope() if setup is not None else contextlib.nullcontext():
+        model.optimizer.build(model.trainable_variables)
 
 
 def _restore_seed_state(model: Any, seed_state: Any) -> None:
