@@ -4,7 +4,7 @@ Each explorer is an object, not just a widget, so that tests and curious student
 it from code: ``explorer.controls[...]`` are the ipywidgets controls (set ``.value``, or
 ``.click()`` the button), ``explorer.result`` is the last computed result (for example the
 sampled images, float32 ``[N, S, S, 3]`` in [0, 1]), ``explorer.figure`` the last drawn
-matplotlib figure, and ``explorer.widget`` the container to display (ending a cell with the
+matplotlib figure (``explorer.png`` the same as PNG bytes), and ``explorer.widget`` the container to display (ending a cell with the
 explorer itself displays it too). Where widgets do not run (GitHub, nbval, a PDF), end a
 cell with ``explorer.figure``: it is an ordinary picture of the default setting.
 
@@ -184,6 +184,11 @@ class Explorer:
         self.renders += 1
         self._set_status(note, "ok")
         return True
+
+    @property
+    def png(self) -> bytes:
+        """The picture shown now, as PNG bytes (ipywidgets 8 stores a memoryview)."""
+        return bytes(self.image.value)
 
     def _set_status(self, message: str, kind: str) -> None:
         colors = {"ok": "#555", "pending": "#a60", "error": "#b00"}

@@ -1,0 +1,362 @@
+"""The notebook files, their environment files, and the lesson helpers they rely on.
+
+Structure checks need no kernel: outputs are stripped, every lesson has its badges, the Colab
+install cell, goals, an exercise with a hidden solution and a recap, and no lesson re-defines
+package code. The environment files must agree with pyproject.toml. The lesson.py tests cover
+fast mode, data sources and how lessons 05-07 find a trained model.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import re
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from ddim_tutorial import DDIMConfig, lesson
+
+REPO = Path(__file__).resolve().parents[1]
+NOTEBOOKS = REPO / "notebooks"
+LESSONS = ["01_diffusion_schedule", "02_forward_noising", "03_unet", "04_training", "05_kid", "06_sampling",
+           "07_interpolation"]
+ALL_NOTEBOOKS = ["00_check_on_colab", *LESSONS]
+COLAB_URL = "https://colab.research.google.com/github/ddim-tutorial/ddim-tutorial/blob/main/notebooks/{}.ipynb"
+INSTALL = 'pip install -q "ddim-tutorial @ git+https://github.com/ddim-tutorial/ddim-tutorial"'
+
+
+def load(name: str) -> dict:
+    return json.loads((NOTEBOOKS / f"{name}.ipynb").read_text(encoding="utf-8"))
+
+
+def cells(name: str, kind: str) -> list[str]:
+    return ["".join(cell["source"]) for cell in load(name)["cells"] if cell["cell_type"] == kind]
+
+
+def python_source(code: str) -> str:
+    """Cell code with IPython's %magic and !shell lines replaced by pass, so that ast can parse it."""
+    return "\n".join(re.sub(r"^(\s*)[%!].*$", r"\1pass", line) for line in code.splitlines())
+
+
+# ------------------------------------------------------------------ the set
+def test_the_series_is_complete_and_numbered():
+    found = sorted(path.stem for path in NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
+    assert found == ALL_NOTEBOOKS
+
+
+@pytest.mark.parametrize("name", ALL_NOTEBOOKS)
+def test_notebook_is_valid_and_stored_without_outputs(name):
+    notebook = load(name)
+    nbformat = pytest.importorskip("nbformat")
+    nbformat.validate(nbformat.reads(json.dumps(notebook), as_version=4))
+    for index, cell in enumerate(notebook["cells"]):
+        if cell["cell_type"] == "code":
+            assert cell["outputs"] == [], f"{name} cell {index} has outputs: clear them before committing"
+            assert cell["execution_count"] is None, f"{name} cell {index} has an execution count"
+    assert notebook["metadata"]["kernelspec"]["name"] == "python3"
+
+
+@pytest.mark.parametrize("name", ALL_NOTEBOOKS)
+def test_notebook_opens_with_title_and_colab_badge(name):
+    first = cells(name, "markdown")[0]
+    assert first.startswith("# ")
+    assert COLAB_URL.format(name) in first
+    assert "colab-badge.svg" in first
+
+
+# --------------------------------------------------------------- the lessons
+@pytest.mark.parametrize("name", LESSONS)
+def test_first_code_cell_installs_on_colab_only_and_picks_the_backend(name):
+    setup = cells(name, "code")[0]
+    lines = setup.splitlines()
+    guard = next(i for i, line in enumerate(lines) if line.startswith("if ") and '"google.colab" in sys.modules' in line)
+    install = next(i for i, line in enumerate(lines) if INSTALL in line)
+    assert install > guard and lines[install].startswith("    "), "the install must sit inside the google.colab guard"
+    assert 'os.environ.setdefault("KERAS_BACKEND", "tensorflow")' in setup
+    tree = ast.parse(python_source(setup))
+    imported = {alias.name.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.Import)
+                for alias in node.names}
+    imported |= {(node.module or "").split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
+    assert "keras" not in imported and "tensorflow" not in imported, (
+        "the first cell must not import keras: the backend is chosen there")
+
+
+def test_the_setup_cell_can_import_lesson_before_choosing_the_backend():
+    import subprocess
+
+    code = "import sys, ddim_tutorial.lesson; assert 'keras' not in sys.modules, sorted(sys.modules)"
+    result = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-2000:]
+
+
+@pytest.mark.parametrize("name", LESSONS)
+def test_lesson_has_goals_exercise_with_hidden_solution_and_recap(name):
+    markdown = cells(name, "markdown")
+    goals = next((text for text in markdown if "**What you will learn**" in text), None)
+    assert goals is not None and re.search(r"^- ", goals.split("**What you will learn**")[1], flags=re.M)
+    exercises = [text for text in markdown if "**Exercise" in text]
+    assert exercises, f"{name} has no exercise"
+    solutions = [text for text in markdown if "<details>" in text]
+    assert solutions and all("<summary>Solution</summary>" in text and "</details>" in text for text in solutions)
+    assert any(text.startswith("## Recap") for text in markdown)
+
+
+@pytest.mark.parametrize("name", LESSONS)
+def test_lesson_uses_the_package_and_defines_none_of_its_code(name):
+    package_names = set()
+    for module in (REPO / "ddim_tutorial").glob("*.py"):
+        for node in ast.walk(ast.parse(module.read_text(encoding="utf-8"))):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                package_names.add(node.name)
+    assert {"diffusion_schedule", "build_network", "reverse_diffusion"} <= package_names
+
+    defined, imports_package = [], False
+    for code in cells(name, "code"):
+        tree = ast.parse(python_source(code))
+        for node in ast.walk(tree):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                defined.append(node.name)
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("ddim_tutorial"):
+                imports_package = True
+    assert imports_package
+    clashes = sorted(set(defined) & package_names)
+    assert not clashes, f"{name} re-defines package code: {clashes}; import it from ddim_tutorial instead"
+    assert not defined, f"{name} defines {defined}: lessons should import helpers, not define them"
+
+
+@pytest.mark.parametrize("name", LESSONS)
+def test_lesson_never_names_the_test_data_folder_or_absolute_paths(name):
+    for code in cells(name, "code"):
+        assert "shared/data" not in code and "/work/" not in code and "/tmp/" not in code
+
+
+@pytest.mark.parametrize("name", LESSONS[:-1])
+def test_lesson_links_to_the_next_one(name):
+    following = LESSONS[LESSONS.index(name) + 1]
+    assert any(f"]({following}.ipynb)" in text for text in cells(name, "markdown"))
+
+
+@pytest.mark.parametrize("name", ["05_kid", "06_sampling", "07_interpolation"])
+def test_late_lessons_load_a_checkpoint_or_train_a_quick_model(name):
+    code = "\n".join(cells(name, "code"))
+    assert "CHECKPOINT = None" in code and "lesson.get_trained_model(CHECKPOINT)" in code
+
+
+@pytest.mark.parametrize("name", ["01_diffusion_schedule", "02_forward_noising", "06_sampling", "07_interpolation"])
+def test_explorer_lessons_show_a_widget_and_a_static_figure(name):
+    code = "\n".join(cells(name, "code"))
+    assert "widgets." in code and "_explorer(" in code
+    assert re.search(r"\w+\.figure$", code, flags=re.M) or "plotting.plot_schedules" in code
+
+
+def test_check_notebook_runs_the_suite_and_is_not_collected_by_pytest():
+    code = "\n".join(cells("00_check_on_colab", "code"))
+    assert "--nbval-lax" in code and "google.colab" in code
+    namespace: dict = {}
+    exec((NOTEBOOKS / "conftest.py").read_text(encoding="utf-8"), namespace)
+    assert "00_check_on_colab.ipynb" in namespace["collect_ignore"]
+
+
+def test_lessons_readme_lists_every_lesson_with_its_badge():
+    readme = (NOTEBOOKS / "README.md").read_text(encoding="utf-8")
+    for name in ALL_NOTEBOOKS:
+        assert f"({name}.ipynb)" in readme and COLAB_URL.format(name) in readme
+
+
+def test_nbval_sanitize_rules_compile_and_blank_what_varies():
+    plugin = pytest.importorskip("nbval.plugin")
+    text = (NOTEBOOKS / "nbval_sanitize.cfg").read_text(encoding="utf-8")
+    rules = plugin.get_sanitize_patterns(text)  # exactly how nbval reads the file
+    assert len(rules) == text.count("\n[") >= 5, "a rule is malformed: nbval would silently skip it"
+
+    def sanitize(value: str) -> str:
+        for regex, replacement in rules:  # nbval applies them in order, with re.sub and no flags
+            value = re.sub(regex, replacement, value)
+        return value
+
+    assert sanitize("<Figure at 0x7f521b149870>") == "<Figure at 0xADDRESS>"
+    assert sanitize("trained 2 epochs in 45 s") == "trained 2 epochs in DURATION"
+    assert "PROGRESS-BAR" in sanitize("45/45 ━━━━━━━━━━━━━━━━━━━━ 12s 266ms/step - n_loss: 0.3164")
+    assert sanitize("saved_at 2024-11-22T10:11:12") == "saved_at TIMESTAMP"
+    log = "ok\nI0000 00:00:1795822429.493042   14222 cudart_stub.cc:31] Could not find cuda drivers\nend"
+    assert sanitize(log) == "ok\nTF-LOG\nend"
+    assert sanitize("\x1b[1m45/45\x1b[0m") != "\x1b[1m45/45\x1b[0m"
+    assert sanitize("6 steps, 48 images") == "6 steps, 48 images"
+
+
+# ----------------------------------------------------- environment files
+def requirement_floors(lines) -> dict[str, str]:
+    from packaging.requirements import Requirement
+
+    floors = {}
+    for line in lines:
+        requirement = Requirement(line)
+        floors[requirement.name.lower().replace("_", "-")] = str(requirement.specifier)
+    return floors
+
+
+def pyproject() -> dict:
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover
+        tomllib = pytest.importorskip("tomli")
+    return tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+
+
+def conda_file(path: Path) -> tuple[list[str], list[str]]:
+    """(conda dependencies, pip dependencies) of a simple environment.yml."""
+    conda, pip, in_pip = [], [], False
+    for raw in path.read_text(encoding="utf-8").splitlines():
+        line = raw.split("#")[0].rstrip()
+        if not line.strip():
+            continue
+        item = re.match(r"^(\s*)- (.+)$", line)
+        if line.strip() == "- pip:":
+            in_pip = True
+        elif item and in_pip and len(item.group(1)) > 2:
+            pip.append(item.group(2).strip())
+        elif item:
+            in_pip = False
+            conda.append(item.group(2).strip())
+    return conda, pip
+
+
+@pytest.mark.parametrize("path", ["environment.yml", "binder/environment.yml"])
+def test_environment_files_match_pyproject(path):
+    project = pyproject()
+    required = requirement_floors(project["dependencies"])
+    allowed_extras = requirement_floors(project["optional-dependencies"]["test"])
+    conda, pip = conda_file(REPO / path)
+    listed = requirement_floors(pip)
+    missing = {name: floor for name, floor in required.items() if listed.get(name) != floor}
+    assert not missing, f"{path} lacks or changes the floors of {missing} (pyproject.toml: {required})"
+    extra = {name: floor for name, floor in listed.items() if name not in required}
+    assert all(allowed_extras.get(name) == floor for name, floor in extra.items()), (
+        f"{path} lists {extra} beyond pyproject's dependencies and test extras")
+    assert any(item.startswith("python") for item in conda) and "pip" in conda
+    assert "conda-forge" in (REPO / path).read_text(encoding="utf-8")
+
+
+def test_binder_installs_the_package_and_runs_fast_mode():
+    post_build = (REPO / "binder" / "postBuild").read_text(encoding="utf-8")
+    assert re.search(r"pip install .*(-e \.|\s\.)\s*$", post_build, flags=re.M)
+    start = (REPO / "binder" / "start").read_text(encoding="utf-8")
+    assert "DDIM_FAST" in start and 'exec "$@"' in start
+    for script in ("postBuild", "start"):
+        assert (REPO / "binder" / script).stat().st_mode & 0o111, f"binder/{script} must be executable"
+
+
+# ------------------------------------------------------------ lesson.py
+@pytest.fixture
+def clean_env(monkeypatch):
+    for name in (lesson.FAST_ENV_VAR, lesson.DATA_ENV_VAR, lesson.CHECKPOINT_ENV_VAR):
+        monkeypatch.delenv(name, raising=False)
+    return monkeypatch
+
+
+@pytest.mark.parametrize("value, fast", [("1", True), ("true", True), ("0", False), ("", False), ("no", False)])
+def test_fast_mode_reads_the_environment(clean_env, value, fast):
+    clean_env.setenv(lesson.FAST_ENV_VAR, value)
+    assert lesson.fast_mode() is fast
+    assert lesson.pick(fast="small", full="big") == ("small" if fast else "big")
+
+
+def test_fast_mode_rejects_unclear_values(clean_env):
+    clean_env.setenv(lesson.FAST_ENV_VAR, "maybe")
+    with pytest.raises(ValueError, match="DDIM_FAST"):
+        lesson.fast_mode()
+
+
+def test_lesson_config_and_data_source_follow_the_mode(clean_env, tmp_path):
+    assert lesson.lesson_config() == DDIMConfig.preset("workshop")
+    assert lesson.data_source() == "auto" and lesson.run_dir() == Path("runs") / "lessons"
+    clean_env.setenv(lesson.FAST_ENV_VAR, "1")
+    assert lesson.lesson_config() == DDIMConfig.preset("smoke", ema=lesson.FAST_EMA)
+    assert lesson.lesson_config(ema=0.5).ema == 0.5
+    assert lesson.data_source() == "synthetic" and lesson.run_dir() == Path("runs") / "lessons-fast"
+    clean_env.setenv(lesson.DATA_ENV_VAR, str(tmp_path))
+    assert lesson.data_source() == "folder" and lesson.data_dir() == str(tmp_path)
+    text = lesson.describe()
+    assert "fast" in text and str(tmp_path) in text
+
+
+def test_load_images_offline_and_from_a_folder(clean_env, flowers12_dir):
+    clean_env.setenv(lesson.FAST_ENV_VAR, "1")
+    images = lesson.load_images(3, 16, seed=1)
+    assert images.shape == (3, 16, 16, 3) and 0.0 <= images.min() and images.max() <= 1.0
+    assert not np.allclose(images, lesson.load_images(3, 16, split="validation", seed=1))
+    clean_env.setenv(lesson.DATA_ENV_VAR, str(flowers12_dir))
+    photos = lesson.load_images(4, 32, split="validation")
+    assert photos.shape == (4, 32, 32, 3)
+    with pytest.raises(ValueError, match="num_images"):
+        lesson.load_images(0)
+
+
+def test_choose_backend_keeps_the_running_backend_and_refuses_a_late_switch(monkeypatch):
+    import keras
+
+    active = keras.backend.backend()
+    monkeypatch.setenv("KERAS_BACKEND", active)
+    assert lesson.choose_backend() == active
+    other = "jax" if active != "jax" else "torch"
+    monkeypatch.setenv("KERAS_BACKEND", other)
+    with pytest.raises(RuntimeError, match="restart the kernel"):
+        lesson.choose_backend()
+    with pytest.raises(ValueError, match="default"):
+        lesson.choose_backend("theano")
+
+
+@pytest.fixture(scope="module")
+def smoke_checkpoint(tmp_path_factory):
+    from ddim_tutorial import DiffusionModel, save_checkpoint
+    from ddim_tutorial.data import synthetic_flowers
+
+    model = DiffusionModel(DDIMConfig.preset("smoke"))
+    model.adapt_normalizer(synthetic_flowers(16, 32))
+    return save_checkpoint(model, tmp_path_factory.mktemp("checkpoints") / "smoke")
+
+
+def test_get_trained_model_prefers_the_given_checkpoint_then_the_environment(clean_env, smoke_checkpoint, tmp_path):
+    clean_env.setattr(lesson, "train_lesson_model", lambda *a, **k: pytest.fail("must not train"))
+    model = lesson.get_trained_model(smoke_checkpoint, verbose=False)
+    assert model.config == DDIMConfig.preset("smoke") and model.is_adapted
+    clean_env.setenv(lesson.CHECKPOINT_ENV_VAR, str(smoke_checkpoint))
+    assert lesson.get_trained_model(verbose=False).config.image_size == 32
+    from ddim_tutorial.checkpoints import CheckpointError
+
+    clean_env.setenv(lesson.CHECKPOINT_ENV_VAR, str(tmp_path / "missing"))
+    with pytest.raises(CheckpointError, match="does not exist"):
+        lesson.get_trained_model(verbose=False)
+
+
+def test_get_trained_model_reuses_lesson_4s_run_then_trains_once(clean_env, smoke_checkpoint, tmp_path, capsys):
+    import shutil
+
+    clean_env.chdir(tmp_path)
+    clean_env.setenv(lesson.FAST_ENV_VAR, "1")
+    trained = []
+
+    def fake_train(config=None, **kwargs):
+        trained.append(config)
+        return "a model", None
+
+    clean_env.setattr(lesson, "train_lesson_model", fake_train)
+    assert lesson.find_checkpoint() is None
+    assert lesson.get_trained_model() == "a model"
+    assert trained == [lesson.lesson_config()] and "training a quick model" in capsys.readouterr().out
+
+    shutil.copytree(smoke_checkpoint, lesson.run_dir() / "last")
+    assert lesson.find_checkpoint() == lesson.run_dir() / "last"
+    shutil.copytree(smoke_checkpoint, lesson.run_dir() / "best")
+    assert lesson.find_checkpoint() == lesson.run_dir() / "best"
+    model = lesson.get_trained_model()
+    assert model.is_adapted and len(trained) == 1
+    assert "Loaded runs/lessons-fast/best" in capsys.readouterr().out
+
+    (lesson.run_dir() / "best" / "model.weights.h5").write_bytes(b"damaged")
+    (lesson.run_dir() / "last" / "model.weights.h5").write_bytes(b"damaged")
+    assert lesson.get_trained_model() == "a model" and len(trained) == 2
+    assert "Could not reuse" in capsys.readouterr().out
