@@ -13,7 +13,9 @@ into failures, so a CI machine can never silently pass without a browser.
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import io
 import json
 import os
 import re
@@ -30,6 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator
 
+import numpy as np
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -73,6 +76,17 @@ _IMAGE_DIGESTS_JS = """async (el) => {
                      + ':' + bytes.byteLength);
     }
     return digests;
+}"""
+# Runs in the page: the bytes of the element's first image (the element itself if an <img>), base64.
+_IMAGE_BYTES_JS = """async (el) => {
+    const img = el.tagName === 'IMG' ? el : el.querySelector('img');
+    if (!img || !(img.currentSrc || img.src)) return null;
+    const bytes = new Uint8Array(await (await fetch(img.currentSrc || img.src)).arrayBuffer());
+    let text = '';
+    for (let i = 0; i < bytes.length; i += 0x8000) {
+        text += String.fromCharCode.apply(null, bytes.subarray(i, i + 0x8000));
+    }
+    return btoa(text);
 }"""
 SLIDER_SELECTOR = ".widget-slider"
 SLIDER_HANDLE_SELECTOR = ".noUi-handle, .ui-slider-handle"  # ipywidgets 8 and 7
@@ -496,6 +510,16 @@ class NotebookPage:
             return "\n".join(digests)
         return "pixels:" + hashlib.sha256(element.screenshot()).hexdigest()
 
+    def image_bytes(self, selector: str) -> bytes:
+        """The encoded bytes (PNG, JPEG) of the first image that ``selector`` shows."""
+        encoded = self.root.locator(selector).first.evaluate(_IMAGE_BYTES_JS)
+        assert encoded, f"{self.name}: {selector} shows no image"
+        return base64.b64decode(encoded)
+
+    def picture_change_since(self, selector: str, before: bytes) -> float:
+        """``picture_change`` between ``before`` (from ``image_bytes``) and what is shown now."""
+        return picture_change(before, self.image_bytes(selector))
+
     def wait_for_change(self, selector: str, before: str, timeout_s: float = WIDGET_UPDATE_TIMEOUT_S) -> float:
         """Wait until ``selector`` draws something else than ``before`` and the kernel rests."""
         started = time.monotonic()
@@ -530,8 +554,53 @@ class NotebookPage:
         return path
 
 
+def picture_change(before: bytes, after: bytes) -> float:
+    """How much a figure's pictures changed, ignoring a text band on top (its title).
+
+    The figure is cut into bands of rows that hold ink (non-white pixels), each cropped to its
+    ink; the first band is skipped when there are several, since it is the title, which changes
+    with every setting. Returns the largest mean absolute difference (0 to 1) between matching
+    bands, 1.0 where the bands no longer match in number or size."""
+    before_bands, after_bands = _ink_bands(before), _ink_bands(after)
+    if len(before_bands) != len(after_bands):
+        return 1.0
+    skip = 1 if len(after_bands) > 1 else 0
+    largest = 0.0
+    for old, new in zip(before_bands[skip:], after_bands[skip:]):
+        if old.shape != new.shape:
+            return 1.0
+        largest = max(largest, float(np.abs(old - new).mean()))
+    return largest
+
+
+def _ink_bands(encoded: bytes) -> list[np.ndarray]:
+    from PIL import Image
+
+    with Image.open(io.BytesIO(encoded)) as image:
+        rgba = image.convert("RGBA")
+    white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+    pixels = np.asarray(Image.alpha_composite(white, rgba).convert("RGB"), dtype=np.float32) / 255.0
+    ink = (pixels < 0.97).any(axis=2)
+    rows = np.flatnonzero(ink.any(axis=1))
+    bands = []
+    if rows.size == 0:
+        return bands
+    starts = [rows[0]] + [r for previous, r in zip(rows[:-1], rows[1:]) if r != previous + 1]
+    ends = [previous + 1 for previous, r in zip(rows[:-1], rows[1:]) if r != previous + 1] + [rows[-1] + 1]
+    for top, bottom in zip(starts, ends):
+        columns = np.flatnonzero(ink[top:bottom].any(axis=0))
+        bands.append(pixels[top:bottom, columns[0]:columns[-1] + 1])
+    return bands
+
+
 def _exactly(text: str) -> re.Pattern:
     return re.compile(rf"^\s*{re.escape(text)}\s*$")
+
+
+@pytest.fixture(name="picture_change")
+def picture_change_fixture() -> Callable[[bytes, bytes], float]:
+    """The ``picture_change`` function, for tests (conftest modules are not importable)."""
+    return picture_change
 
 
 @pytest.fixture(scope="session")

@@ -75,3 +75,29 @@ def test_error_detector_sees_the_deliberate_failure(selfcheck):
     assert any("Traceback" in e or "ValueError" in e and not e.startswith("cell") for e in errors), errors
     with pytest.raises(AssertionError, match="deliberate failure"):
         selfcheck.assert_no_errors()
+
+
+def _figure_png(title: str, waves: int) -> bytes:
+    import io
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    fig, ax = plt.subplots(figsize=(3, 2))
+    x = np.linspace(0.0, 2.0 * np.pi, 100)
+    ax.plot(x, np.sin(waves * x))
+    ax.set_title(title)
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png")
+    plt.close(fig)
+    return buffer.getvalue()
+
+
+def test_picture_change_ignores_the_title_but_not_the_curve(picture_change):
+    base = _figure_png("2 steps", waves=2)
+    assert picture_change(base, _figure_png("2 steps", waves=2)) == 0.0
+    assert picture_change(base, _figure_png("3 steps", waves=2)) == 0.0
+    assert picture_change(base, _figure_png("2 steps", waves=3)) > 0.0

@@ -29,6 +29,7 @@ def test_lesson_runs_without_errors_and_shows_the_explorer(lesson01):
 def test_signal_rate_slider_redraws_the_curves(lesson01, description):
     slug = description.replace(" ", "_")
     before = lesson01.fingerprint(FIGURE)
+    before_png = lesson01.image_bytes(FIGURE)
     lesson01.screenshot(f"before_{slug}", EXPLORER)
 
     old, new = lesson01.move_slider(description, presses=1, within=EXPLORER)
@@ -36,6 +37,8 @@ def test_signal_rate_slider_redraws_the_curves(lesson01, description):
 
     lesson01.screenshot(f"after_{slug}", EXPLORER)
     assert abs(float(new) - float(old) - 0.01) < 1e-6, (old, new)
+    # The curves moved, not only the title that names the setting.
+    assert lesson01.picture_change_since(FIGURE, before_png) > 0, f"{description}: same curves"
     status = " ".join(lesson01.texts(f"{EXPLORER} .ddim-status"))
     assert "computed" in status, f"the explorer's status reads {status!r}"
     lesson01.assert_no_errors()
