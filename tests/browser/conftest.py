@@ -6,9 +6,14 @@ writes outputs into the repo), with ``DDIM_FAST=1`` in the kernels' environment.
 Debian's ``chromium`` driven by Playwright's Python API through ``executable_path``; no browser is
 ever downloaded. Screenshots go to ``artifacts/browser/`` for a person to look at.
 
+The copy includes ``notebooks/runs/`` when lesson 04 (or nbval) already trained there, as a
+student's folder would after lesson 04; without it, lessons 06/07 train their quick model in the
+copy first (about a minute more in fast mode).
+
 The tests skip, with the reason, only where Chromium (or Playwright / JupyterLab) cannot start.
-Set ``DDIM_BROWSER_REQUIRED=1`` (CI does, see ``.ci/browser_setup.sh``) to turn those skips
-into failures, so a CI machine can never silently pass without a browser.
+Where ``DDIM_BROWSER_REQUIRED=1`` (CI sets it), or ``CI`` is set and ``DDIM_BROWSER_REQUIRED``
+is not ``0``, those skips become failures, so CI can never pass silently without a browser.
+Install what is needed with ``bash .ci/browser_setup.sh path/to/python``.
 """
 
 from __future__ import annotations
@@ -93,13 +98,17 @@ SLIDER_HANDLE_SELECTOR = ".noUi-handle, .ui-slider-handle"  # ipywidgets 8 and 7
 
 
 def _browser_required() -> bool:
-    return os.environ.get("DDIM_BROWSER_REQUIRED", "") not in ("", "0", "false", "no")
+    falsy = ("", "0", "false", "no")
+    explicit = os.environ.get("DDIM_BROWSER_REQUIRED")
+    if explicit is not None:
+        return explicit.strip().lower() not in falsy
+    return os.environ.get("CI", "").strip().lower() not in falsy
 
 
 def _cannot_run(reason: str) -> None:
     """Skip with the reason, or fail with it where the browser suite is required (CI)."""
     if _browser_required():
-        pytest.fail(f"{reason} (DDIM_BROWSER_REQUIRED is set, so this is a failure, not a skip)")
+        pytest.fail(f"{reason} (the browser tests are required here: DDIM_BROWSER_REQUIRED or CI is set)")
     pytest.skip(reason)
 
 
@@ -384,7 +393,14 @@ class NotebookPage:
         deadline = started + timeout_s
         quiet_since = None
         while time.monotonic() < deadline:
-            busy = self.pending_cells() > 0 or self.kernel_status() != "idle"
+            status = self.kernel_status()
+            if status in ("dead", "autorestarting", "restarting", "closed"):
+                self.screenshot("kernel_died")
+                raise AssertionError(
+                    f"{self.name}: the kernel is {status!r} during Run All (out of memory? crash?)\n"
+                    f"{self.server_log()}"
+                )
+            busy = self.pending_cells() > 0 or status != "idle"
             if busy:
                 quiet_since = None
             elif quiet_since is None:
