@@ -536,7 +536,9 @@ class NotebookPage:
         """``picture_change`` between ``before`` (from ``image_bytes``) and what is shown now."""
         return picture_change(before, self.image_bytes(selector))
 
-    def wait_for_change(self, selector: str, before: str, timeout_s: float = WIDGET_UPDATE_TIMEOUT_S) -> float:
+    def wait_for_change(
+        self, selector: str, before: str, timeout_s: float = WIDGET_UPDATE_TIMEOUT_S
+    ) -> float:
         """Wait until ``selector`` draws something else than ``before`` and the kernel rests."""
         started = time.monotonic()
         deadline = started + timeout_s
@@ -635,7 +637,9 @@ def lab_page(browser, lab_server: LabServer) -> Iterator[object]:
 
 
 @pytest.fixture(scope="session")
-def open_notebook(lab_page, lab_server: LabServer, artifacts_dir: Path) -> Iterator[Callable[..., NotebookPage]]:
+def open_notebook(
+    lab_page, lab_server: LabServer, artifacts_dir: Path
+) -> Iterator[Callable[..., NotebookPage]]:
     """``open_notebook("notebooks/06_sampling.ipynb")`` opens it in a tab, kernel idle.
 
     Use it in a module-scoped fixture and ``close()`` the notebook after the module, so each

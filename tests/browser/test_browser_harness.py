@@ -2,8 +2,9 @@
 
 If this fails, the course notebooks' browser tests cannot be trusted either: it proves that Run All
 runs, that ipywidgets' JupyterLab extension renders a slider, that a keyboard move of the slider
-reaches the kernel and redraws a matplotlib figure, and that the error detector really sees a
-traceback (the last cell fails on purpose) and does not mistake a printed message for one.
+reaches the kernel and redraws a matplotlib figure (and that a slider which redraws nothing is
+caught), and that the error detector really sees a traceback (the last cell fails on purpose)
+and does not mistake a printed message for one.
 """
 
 from __future__ import annotations
@@ -32,7 +33,8 @@ def redraw(change=None):
 
 waves.observe(redraw, names="value")
 redraw()
-box = widgets.VBox([waves, plot])
+inert = widgets.IntSlider(value=0, min=0, max=8, description="inert", continuous_update=False)
+box = widgets.VBox([waves, inert, plot])
 box.add_class("selfcheck-box")
 display(box)
 """
@@ -65,6 +67,13 @@ def test_slider_move_redraws_the_figure(selfcheck):
     selfcheck.wait_for_change(".selfcheck-plot", before)
     selfcheck.screenshot("after_waves", ".selfcheck-box")
     assert selfcheck.page.locator(".selfcheck-plot").inner_text() == ""  # an image, no text
+
+
+def test_a_slider_that_redraws_nothing_is_caught(selfcheck):
+    before = selfcheck.fingerprint(".selfcheck-plot")
+    assert selfcheck.move_slider("inert", presses=1) == ("0", "1")
+    with pytest.raises(AssertionError, match="did not change"):
+        selfcheck.wait_for_change(".selfcheck-plot", before, timeout_s=3)
 
 
 def test_error_detector_sees_the_deliberate_failure(selfcheck):
