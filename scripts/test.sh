@@ -32,7 +32,7 @@ DDIM_FAST=1 KERAS_BACKEND=tensorflow .venv/bin/python -m pytest --nbval-lax --nb
 
 if [ -d tests/browser ]; then
     stamp "widgets in JupyterLab, headless Chromium"
-    DDIM_FAST=1 .venv/bin/python -m pytest tests/browser -p no:cacheprovider
+    DDIM_FAST=1 DDIM_BROWSER_REQUIRED=1 .venv/bin/python -m pytest tests/browser -p no:cacheprovider
 fi
 
 # The tests that depend on the backend, once per backend, where TensorFlow is absent.
