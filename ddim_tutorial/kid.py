@@ -47,6 +47,7 @@ __all__ = [
     "clear_encoder_cache",
     "compute_kid",
     "extract_features",
+    "inception_weights_cache_path",
     "kid_from_features",
     "kid_per_batch",
     "polynomial_kernel",
@@ -105,7 +106,8 @@ def resolve_inception_weights(weights: Any = "imagenet") -> str | None:
     ``weights`` is ``"imagenet"``, a path to an ``.h5`` file, or None. For ``"imagenet"`` the
     order is: ``$DDIM_INCEPTION_WEIGHTS``, then Keras' cache, then a download into that cache.
     Raises :class:`InceptionWeightsUnavailableError` (saying where to put the file) when none
-    of them works, e.g. offline.
+    of them works, e.g. offline. Local files are trusted as they are (no checksum), so a file
+    fetched by hand or written by a test works; a broken one fails when it is loaded.
     """
     if weights is None:
         warnings.warn(
@@ -159,7 +161,10 @@ _EXTRACTORS: dict[tuple[int, int], "_FeatureExtractor"] = {}
 
 
 def clear_encoder_cache() -> None:
-    """Forget cached encoders and their compiled feature functions (frees their memory)."""
+    """Forget cached encoders and their compiled feature functions (frees their memory).
+
+    The compiled functions also hold encoders passed to :func:`extract_features` by hand.
+    """
     _ENCODERS.clear()
     _EXTRACTORS.clear()
 
@@ -237,7 +242,7 @@ def _file_stamp(path: str | None) -> tuple[int, int] | None:
 
 def _check_size(name: str, value: Any, minimum: int) -> None:
     if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
-        extra = " (the smallest input InceptionV3 accepts)" if minimum > 1 else ""
+        extra = " (the smallest input InceptionV3 accepts)" if minimum == MIN_KID_IMAGE_SIZE else ""
         raise ValueError(f"{name}={value!r} is invalid: it must be an integer >= {minimum}{extra}.")
 
 
@@ -671,16 +676,20 @@ def compute_kid(model_or_images: Any, real_images: Any, *, num_images: int | Non
     ``model_or_images`` is either an array of generated images [N, H, W, 3] in [0, 1] or a
     model with ``generate(num_images, diffusion_steps, seed=...)`` returning such images and a
     ``config`` (``image_size``, ``kid_diffusion_steps``). A model generates ``num_images``
-    images (default: as many as there are real ones) in batches of ``batch_size``; each batch
-    gets a seed drawn from ``seed``, so the whole evaluation is reproducible. Features of all
-    images are extracted first, then :func:`kid_from_features` estimates once.
-    ``real_images`` is an array or an iterable of batches, each real image given once.
+    images (default: as many as there are real ones) in full batches of ``batch_size`` (one
+    traced shape; the surplus of the last batch is dropped); each batch gets a seed drawn
+    from ``seed``, so the whole evaluation is reproducible (``seed=None``: fresh randomness).
+    Features of all images are extracted first, then :func:`kid_from_features` estimates once
+    with ``num_subsets``, ``subset_size`` and ``seed``. ``real_images`` is an array or an
+    iterable of batches, each real image given once. Pixels are floats in [0, 1]; uint8 images
+    are divided by 255; other integer dtypes are refused with a ValueError.
     """
     _check_size("batch_size", batch_size, minimum=1)
     is_array = hasattr(model_or_images, "shape") and hasattr(model_or_images, "dtype")
     if not is_array and not callable(getattr(model_or_images, "generate", None)):
         raise ValueError(f"model_or_images of type {type(model_or_images).__name__} is invalid: pass generated "
-                         "images [N, H, W, 3] in [0, 1] or a model with a generate(num_images, diffusion_steps) method.")
+                         "images [N, H, W, 3] in [0, 1] or a model with a generate(num_images, diffusion_steps) "
+                         "method.")
     if is_array:
         generated = _as_pixel_batch(model_or_images, "model_or_images")
         if num_images is not None:

@@ -196,7 +196,8 @@ def test_in_graph_estimator_matches_reference():
     assert float(ops.convert_to_numpy(value)) == pytest.approx(expected, rel=rel)
     # tiny features (random-weight InceptionV3 gives ~1e-3) keep their digits too
     tiny_real, tiny_generated = real * 1e-3, generated * 1e-3
-    value = _compiled(kid._kid_per_batch_tensor)(ops.convert_to_tensor(tiny_real), ops.convert_to_tensor(tiny_generated))
+    value = _compiled(kid._kid_per_batch_tensor)(ops.convert_to_tensor(tiny_real),
+                                                 ops.convert_to_tensor(tiny_generated))
     assert float(ops.convert_to_numpy(value)) == pytest.approx(reference_mmd2(tiny_real, tiny_generated), rel=rel)
 
 
