@@ -32,7 +32,7 @@ __all__ = ["SampleGridCallback", "CheckpointCallback", "NaNGuard", "InterruptCal
            "TrainingInterrupted", "save_image_grid", "grid_shape"]
 
 #: Log keys that hold losses; any non-finite value among them stops training.
-_LOSS_KEYS = ("loss", "n_loss", "i_loss", "val_loss", "val_n_loss", "val_i_loss")
+_LOSS_KEYS = ("n_loss", "loss", "i_loss", "val_n_loss", "val_loss", "val_i_loss")
 
 
 class NonFiniteLossError(RuntimeError):
@@ -287,22 +287,21 @@ class NaNGuard(keras.callbacks.Callback):
                 raise NonFiniteLossError(self._message(f"the weight {weight.path!r} became NaN or Inf", where))
 
     def _check_logs(self, logs: dict | None, where: str) -> None:
-        for key, value in _float_logs(logs).items():
-            if key in _LOSS_KEYS and not math.isfinite(value):
-                raise NonFiniteLossError(self._message(f"the loss {key} became {value}", where))
+        values = _float_logs(logs)
+        for key in _LOSS_KEYS:  # the training loss first: it is the one that matters
+            if key in values and not math.isfinite(values[key]):
+                raise NonFiniteLossError(self._message(f"the loss {key} became {values[key]}", where))
 
     def _message(self, what: str, where: str) -> str:
-        precision = getattr(getattr(self.model, "config", None), "mixed_precision", None)
-        learning_rate = getattr(getattr(self.model, "config", None), "learning_rate", None)
-        fixes = [f"lower the learning rate (now {learning_rate:g}; try --set learning_rate={learning_rate / 10:g})"
-                 if learning_rate else "lower the learning rate",
-                 "check the training images for NaN or Inf values"]
-        if precision and "16" in str(precision):
-            fixes.append(f"train in float32 instead of {precision} (--set mixed_precision=null)")
-        else:
-            fixes.append("keep float32 (avoid mixed_float16)")
-        return (f"training stopped at {where}: {what}. The last good checkpoint is untouched; "
-                f"to fix it, {', '.join(fixes[:-1])}, or {fixes[-1]}.")
+        config = getattr(self.model, "config", None)
+        precision = getattr(config, "mixed_precision", None)
+        learning_rate = getattr(config, "learning_rate", None)
+        lower = (f"lower learning_rate (now {learning_rate:g}; try {learning_rate / 10:g})" if learning_rate
+                 else "lower the learning rate")
+        dtype = (f"train in float32 instead of {precision} (mixed_precision=None)" if precision and "16" in precision
+                 else "keep float32 rather than float16")
+        return (f"training stopped at {where}: {what}. The last good checkpoint is untouched. To fix it, "
+                f"{lower}, check the training images for NaN or Inf values, or {dtype}.")
 
 
 class InterruptCallback(keras.callbacks.Callback):

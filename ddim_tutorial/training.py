@@ -111,6 +111,7 @@ def train(config: DDIMConfig, *, data_dir: str | os.PathLike | None = None, sour
         if resume:
             _build_optimizer(model)  # so that its saved variables can be loaded
             load_weights_into(model, out / "last")
+            _use_config_learning_rate(model)
             _restore_seed_state(model, state.get("seed_state"))
             _advance_epochs(train_data, initial_epoch)
             say(f"Resuming from {out / 'last'} after epoch {initial_epoch} "
@@ -146,7 +147,8 @@ def train(config: DDIMConfig, *, data_dir: str | os.PathLike | None = None, sour
         if out is not None and not resume:
             say(f"Training for {epochs} epoch(s); samples, history and checkpoints go to {out}.")
         history = model.fit(train_data, epochs=epochs, initial_epoch=initial_epoch,
-                            validation_data=validation_data, callbacks=all_callbacks, verbose=verbose)
+                            validation_data=validation_data, callbacks=all_callbacks, verbose=verbose,
+                            shuffle=False)  # the data pipelines shuffle themselves
     if checkpoint_callback is not None:
         best = (f"; best ({monitor}={checkpoint_callback.best_value:.4g}, epoch {checkpoint_callback.best_epoch}): "
                 f"{checkpoint_callback.best_dir}" if checkpoint_callback.best_value is not None else "")
@@ -188,6 +190,13 @@ def _build_optimizer(model: Any) -> None:
     setup = current_setup()
     with setup.scope() if setup is not None else contextlib.nullcontext():
         model.optimizer.build(model.trainable_variables)
+
+
+def _use_config_learning_rate(model: Any) -> None:
+    """The optimizer's saved learning rate came back with its state; the config's (maybe lowered) one wins."""
+    optimizer = model.optimizer
+    if isinstance(getattr(optimizer, "_learning_rate", None), keras.Variable):
+        optimizer.learning_rate = model.config.learning_rate
 
 
 def _restore_seed_state(model: Any, seed_state: Any) -> None:
