@@ -36,6 +36,13 @@ _LAZY = {
     "KID": "kid",
     "compute_kid": "kid",
     "kid_from_features": "kid",
+    "extract_features": "kid",
+    "build_inception_encoder": "kid",
+    "resolve_inception_weights": "kid",
+    "InceptionWeightsUnavailableError": "kid",
+    "KIDResult": "kid",
+    "CompiledSampler": "compiled_sampling",
+    "train": "training",
 }
 
 __all__ = ["DDIMConfig", "PRESETS", "__version__", *_LAZY]
