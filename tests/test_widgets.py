@@ -261,3 +261,8 @@ def test_trajectory_explorer_with_a_real_model(tiny_model):
     explorer.controls["steps"].value = 2
     explorer.controls["sample"].click()
     assert len(explorer.result) == 2
+    deterministic = explorer.result[-1].pred_images
+    explorer.controls["eta"].value = 1.0
+    explorer.controls["sample"].click()
+    assert explorer.computations == 3
+    assert not np.allclose(np.asarray(explorer.result[-1].pred_images), np.asarray(deterministic))
