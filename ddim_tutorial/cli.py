@@ -261,13 +261,13 @@ def _check_picture_path(path: str) -> Path:
     from matplotlib.figure import Figure
 
     picture = Path(path)
+    if picture.is_dir():
+        raise CLIError(f"--out {path!r} is a folder; name the picture file, e.g. {str(picture / 'grid.png')!r}.")
     formats = Figure().canvas.get_supported_filetypes()
     suffix = picture.suffix.lower().lstrip(".")
     if suffix not in formats:
         raise CLIError(f"--out {path!r} is invalid: name a picture file ending in one of "
                        f"{', '.join('.' + name for name in sorted(formats))} (e.g. grid.png).")
-    if picture.is_dir():
-        raise CLIError(f"--out {path!r} is a folder; name the picture file, e.g. {str(picture / 'grid.png')!r}.")
     return picture
 
 
