@@ -16,6 +16,7 @@ Speed options (all off by default, so training matches the reference): mixed pre
 from __future__ import annotations
 
 import contextlib
+import warnings
 from typing import Any
 
 import keras
@@ -66,6 +67,7 @@ class DiffusionModel(keras.Model):
         # Images are normalized to zero mean and unit variance per channel, like the noise.
         self.normalizer = layers.Normalization(axis=-1, dtype="float32", name="normalizer")
         self.normalizer.build((None, config.image_size, config.image_size, 3))
+        self._adapted = False
         with _dtype_policy(config.mixed_precision):
             self.network = build_network(config)
             self.ema_network = keras.models.clone_model(self.network)
@@ -109,7 +111,22 @@ class DiffusionModel(keras.Model):
 
     @property
     def is_adapted(self) -> bool:
-        return self.normalizer.mean is not None
+        """Whether the normalizer holds the data's statistics (adapted, or loaded from a checkpoint).
+
+        Keras finalizes a fresh Normalization layer to mean 0 and variance 1, which no image
+        data in [0, 1] has (its variance is at most 0.25), so those values mean "never adapted".
+        """
+        if self._adapted:
+            return True
+        if self.normalizer.mean is None:
+            return False
+        try:
+            mean = np.asarray(ops.convert_to_numpy(self.normalizer.adapt_mean))
+            variance = np.asarray(ops.convert_to_numpy(self.normalizer.adapt_variance))
+        except Exception:  # symbolic values while Keras traces a step: cannot tell, so trust the caller
+            return True
+        self._adapted = not (np.all(mean == 0.0) and np.all(variance == 1.0))
+        return self._adapted
 
     def adapt_normalizer(self, data: Any, max_batches: int | None = None) -> None:
         """Set the normalizer's per-channel mean and variance from training images in [0, 1].
@@ -134,6 +151,7 @@ class DiffusionModel(keras.Model):
         self.normalizer.adapt_mean.assign(mean.astype("float32"))
         self.normalizer.adapt_variance.assign(variance.astype("float32"))
         self.normalizer.finalize_state()
+        self._adapted = True
 
     def _require_adapted(self) -> None:
         if not self.is_adapted:
@@ -232,6 +250,11 @@ class DiffusionModel(keras.Model):
             self.pixel_loss = _PIXEL_LOSSES.get(loss, None) or keras.losses.get(loss)
         kwargs.setdefault("jit_compile", config.jit_compile)
         kwargs.setdefault("steps_per_execution", config.steps_per_execution)
+        if keras.backend.backend() == "torch" and kwargs["steps_per_execution"] != 1:
+            # Keras runs PyTorch one step at a time; keep the config portable across backends.
+            warnings.warn(f"steps_per_execution={kwargs['steps_per_execution']} has no effect on the PyTorch "
+                          "backend (Keras supports only 1 there); training one step per call.", stacklevel=2)
+            kwargs["steps_per_execution"] = 1
         setup = self._device_setup
         # The optimizer's variables must be mirrored like the model's (TensorFlow).
         with setup.scope() if setup is not None else contextlib.nullcontext():
