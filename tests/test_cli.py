@@ -76,14 +76,19 @@ def test_set_values_are_read_as_json_then_text():
 
 
 @pytest.mark.parametrize("argv, fragments", [
-    (["train", "--preset", "smoke", "--out", "x", "--set", "learning_rate"], ["--set 'learning_rate' is invalid"]),
-    (["train", "--preset", "smoke", "--out", "x", "--set", "lr=0.1"], ["no field(s) lr", "learning_rate"]),
-    (["train", "--preset", "smoke", "--out", "x", "--set", "image_size=30"], ["image_size=30", "try 32"]),
-    (["train", "--preset", "smoke", "--out", "x", "--set", "min_signal_rate=0"], ["min_signal_rate=0"]),
-    (["train", "--out", "x"], ["--preset NAME", "--resume"]),
-    (["train", "--out", "x", "--resume", "--overwrite"], ["contradict"]),
-    (["train", "--out", "nowhere", "--resume"], ["no checkpoint at", "last"]),
-    (["train", "--preset", "smoke", "--out", "x", "--source", "tfds", "--data-dir", "d"], ["conflicts"]),
+    pytest.param(["train", "--preset", "smoke", "--out", "x", "--set", "learning_rate"],
+                 ["--set 'learning_rate' is invalid"], id="set_without_value"),
+    pytest.param(["train", "--preset", "smoke", "--out", "x", "--set", "lr=0.1"], ["no field(s) lr", "learning_rate"],
+                 id="set_unknown_field"),
+    pytest.param(["train", "--preset", "smoke", "--out", "x", "--set", "image_size=30"], ["image_size=30", "try 32"],
+                 id="set_image_size_not_divisible"),
+    pytest.param(["train", "--preset", "smoke", "--out", "x", "--set", "min_signal_rate=0"], ["min_signal_rate=0"],
+                 id="set_signal_rate_out_of_range"),
+    pytest.param(["train", "--out", "x"], ["--preset NAME", "--resume"], id="no_preset"),
+    pytest.param(["train", "--out", "x", "--resume", "--overwrite"], ["contradict"], id="resume_and_overwrite"),
+    pytest.param(["train", "--out", "nowhere", "--resume"], ["no checkpoint at", "last"], id="resume_nothing"),
+    pytest.param(["train", "--preset", "smoke", "--out", "x", "--source", "tfds", "--data-dir", "d"], ["conflicts"],
+                 id="data_dir_with_tfds"),
 ])
 def test_bad_train_arguments_are_one_line_errors(capsys, tmp_path, monkeypatch, argv, fragments):
     monkeypatch.chdir(tmp_path)
@@ -108,6 +113,14 @@ def test_backend_cannot_change_after_keras_is_imported(capsys):
     other = "jax" if keras.backend.backend() != "jax" else "torch"
     code, _, err = run_cli(capsys, "--backend", other, "sample", "--checkpoint", "x", "--out", "g.png")
     assert_one_line_error(code, err, f"--backend {other} cannot take effect", "fresh process")
+
+
+def test_backend_whose_package_is_missing(monkeypatch):
+    monkeypatch.delitem(sys.modules, "keras")  # as in a fresh process, before Keras is imported
+    monkeypatch.setenv("KERAS_BACKEND", "tensorflow")  # restored afterwards
+    monkeypatch.setattr(cli.importlib.util, "find_spec", lambda name: None)
+    with pytest.raises(cli.CLIError, match="the jax backend needs the 'jax' package, which is not installed"):
+        cli._select_backend("jax")
 
 
 def test_devices_goes_to_configure_devices(capsys, monkeypatch):
@@ -163,12 +176,12 @@ def test_sample_saves_a_grid(capsys, trained, tmp_path):
 
 
 @pytest.mark.parametrize("extra, fragments", [
-    (["--steps", "0"], ["diffusion_steps=0 is invalid"]),
-    (["--num", "0"], ["num_images=0 is invalid"]),
-    (["--eta", "1.5"], ["eta=1.5 is invalid"]),
-    (["--min-signal-rate", "0.99"], ["min_signal_rate=0.99", "max_signal_rate"]),
-    (["--max-signal-rate", "1.5"], ["max_signal_rate=1.5"]),
-    (["--seed", "-1"], ["seed=-1 is invalid"]),
+    pytest.param(["--steps", "0"], ["diffusion_steps=0 is invalid"], id="steps_zero"),
+    pytest.param(["--num", "0"], ["num_images=0 is invalid"], id="num_zero"),
+    pytest.param(["--eta", "1.5"], ["eta=1.5 is invalid"], id="eta_above_one"),
+    pytest.param(["--min-signal-rate", "0.99"], ["min_signal_rate=0.99", "max_signal_rate"], id="min_above_max"),
+    pytest.param(["--max-signal-rate", "1.5"], ["max_signal_rate=1.5"], id="max_signal_rate_above_one"),
+    pytest.param(["--seed", "-1"], ["seed=-1 is invalid"], id="seed_negative"),
 ])
 def test_bad_sample_arguments(capsys, trained, tmp_path, extra, fragments):
     code, _, err = run_cli(capsys, "sample", "--checkpoint", str(trained / "last"), "--out",
@@ -177,9 +190,9 @@ def test_bad_sample_arguments(capsys, trained, tmp_path, extra, fragments):
 
 
 @pytest.mark.parametrize("checkpoint, out, fragments", [
-    ("missing", "g.png", ["no checkpoint at", "does not exist"]),
-    (None, "g.xyz", ["--out", "g.xyz", ".png"]),
-    (None, ".", ["is a folder"]),
+    pytest.param("missing", "g.png", ["no checkpoint at", "does not exist"], id="missing_checkpoint"),
+    pytest.param(None, "g.xyz", ["--out", "g.xyz", ".png"], id="unknown_picture_format"),
+    pytest.param(None, ".", ["is a folder"], id="out_is_a_folder"),
 ])
 def test_sample_checkpoint_and_output_errors(capsys, trained, tmp_path, monkeypatch, checkpoint, out, fragments):
     monkeypatch.chdir(tmp_path)
