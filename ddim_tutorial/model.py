@@ -90,7 +90,7 @@ class DiffusionModel(keras.Model):
         if setup is not None and setup.strategy is not None and setup.distributed:
             # Batch statistics over the whole global batch, as on one device (TensorFlow only;
             # JAX's DataParallel computes them globally by construction).
-            for layer in self.network._flatten_layers():
+            for layer in self.network.layers:
                 if isinstance(layer, layers.BatchNormalization):
                     layer.synchronized = True
         self.built = True  # every sublayer is built above; weights can be loaded right away

@@ -1,0 +1,471 @@
+#!/usr/bin/env python
+"""Time this package against a re-implementation of the Keras DDIM example, side by side.
+
+One command, one process, the same data shapes and the same network for both sides:
+
+    python benchmarks/run.py --size small                       # CPU, a couple of minutes
+    python benchmarks/run.py --size full --backend jax          # the reference's sizes (GPU)
+    python benchmarks/run.py --size full --variants default,bf16+bs256+spe8
+
+It measures
+
+* training: images/s of the example's hand-written ``train_step`` (``reference_ddim.py``)
+  and of ``DiffusionModel.fit`` (``ours``), in one or more *variants* of our speed options;
+* sampling: images/s of the example's eager Python loop and of our compiled loop
+  (``DiffusionModel.generate``) on the same EMA weights and initial noise, the largest
+  pixel difference between their samples, and the one-off compile time;
+* with ``--size small``, the interactive sampler: seconds for a new slider setting
+  (a 2x3 grid at 20 steps, smoke model) and for a cached one;
+
+and prints a table, then one JSON line with every figure. Peak memory is the process's
+peak resident memory during each phase on a CPU (``VmHWM``, reset between phases where
+Linux allows, otherwise ``ru_maxrss``), and the device's peak allocation on a GPU.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+SIZES = {
+    # The smoke preset's network and images: quick on a CPU.
+    "small": dict(preset="smoke", train_batch=16, sample_batch=16, train_steps=8, repeats=3),
+    # The reference's defaults: 64x64 images, widths 32-128, block depth 2, batch 64.
+    "full": dict(preset=None, train_batch=64, sample_batch=None, train_steps=None, repeats=2),
+}
+VARIANT_HELP = ("comma-separated variants of our training, each a '+'-joined set of options: default, "
+                "xla (TensorFlow: jit_compile=True), bf16 (mixed_bfloat16), fp16 (mixed_float16 with loss "
+                "scaling), spe<N> (steps_per_execution=N), bs<N> (batch size N)")
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--size", choices=sorted(SIZES), default="small")
+    parser.add_argument("--backend", choices=["tensorflow", "jax", "torch"], default=None,
+                        help="Keras backend (default: $KERAS_BACKEND, else tensorflow)")
+    parser.add_argument("--variants", default=None, help=VARIANT_HELP)
+    parser.add_argument("--train-steps", type=int, default=None, help="timed training steps per repeat")
+    parser.add_argument("--sample-batch", type=int, default=None, help="images per sampling call")
+    parser.add_argument("--diffusion-steps", type=int, default=20)
+    parser.add_argument("--repeats", type=int, default=None, help="timed repeats (the median is reported)")
+    parser.add_argument("--skip-train", action="store_true")
+    parser.add_argument("--skip-sample", action="store_true")
+    parser.add_argument("--torch-compile", action="store_true",
+                        help="torch: also time sampling with torch.compile of the network")
+    parser.add_argument("--checkpoint", default=None, help="sample with these trained weights (a checkpoint folder)")
+    args = parser.parse_args(argv)
+    for name in ("train_steps", "sample_batch", "diffusion_steps", "repeats"):
+        value = getattr(args, name)
+        if value is not None and value < 1:
+            parser.error(f"--{name.replace('_', '-')} must be a positive integer, got {value}")
+    return args
+
+
+# --------------------------------------------------------------------------- helpers
+class PeakMemory:
+    """Peak memory of one phase: device allocation on a GPU, resident memory on a CPU."""
+
+    def __init__(self, backend: str, accelerator: bool):
+        self.backend, self.accelerator = backend, accelerator
+        self.peak_mb: float | None = None
+        self.scope = ""
+
+    def __enter__(self):
+        if self.accelerator:
+            self._reset_device()
+        else:
+            self.scope = "phase" if _reset_rss_peak() else "process"
+        return self
+
+    def __exit__(self, *exc):
+        self.peak_mb = self._device_peak() if self.accelerator else _rss_peak_mb()
+        return False
+
+    def _reset_device(self) -> None:
+        self.scope = "phase"
+        if self.backend == "tensorflow":
+            import tensorflow as tf
+
+            tf.config.experimental.reset_memory_stats("GPU:0")
+        elif self.backend == "torch":
+            import torch
+
+            torch.cuda.reset_peak_memory_stats()
+        else:
+            self.scope = "process"  # JAX cannot reset its peak counter
+
+    def _device_peak(self) -> float | None:
+        try:
+            if self.backend == "tensorflow":
+                import tensorflow as tf
+
+                return tf.config.experimental.get_memory_info("GPU:0")["peak"] / 2**20
+            if self.backend == "torch":
+                import torch
+
+                return torch.cuda.max_memory_allocated() / 2**20
+            import jax
+
+            return jax.devices()[0].memory_stats()["peak_bytes_in_use"] / 2**20
+        except Exception:  # a backend without memory statistics: report nothing rather than guess
+            return None
+
+
+def _reset_rss_peak() -> bool:
+    try:
+        with open("/proc/self/clear_refs", "w") as handle:
+            handle.write("5")  # resets VmHWM, the peak resident set size (Linux >= 4.0)
+        return True
+    except OSError:
+        return False
+
+
+def _rss_peak_mb() -> float:
+    try:
+        with open("/proc/self/status") as handle:
+            for line in handle:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+
+
+def describe_device(backend: str) -> tuple[str, bool]:
+    """A one-line description of the machine and whether an accelerator is in use."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as handle:
+            cpu = next(line.split(":", 1)[1].strip() for line in handle if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    text = f"{cores} CPU core(s), {cpu}"
+    accelerator = None
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        gpus = tf.config.list_physical_devices("GPU")
+        if gpus:
+            accelerator = tf.config.experimental.get_device_details(gpus[0]).get("device_name", "GPU")
+            accelerator = f"{len(gpus)} x {accelerator}"
+    elif backend == "jax":
+        import jax
+
+        devices = [d for d in jax.devices() if d.platform != "cpu"]
+        if devices:
+            accelerator = f"{len(devices)} x {devices[0].device_kind}"
+    else:
+        import torch
+
+        if torch.cuda.is_available():
+            accelerator = f"{torch.cuda.device_count()} x {torch.cuda.get_device_name(0)}"
+    return (f"{accelerator} ({text})" if accelerator else text), accelerator is not None
+
+
+def parse_variant(spec: str, base) -> tuple[str, Any]:
+    """``'bf16+bs256'`` -> (name, config) for our model."""
+    config = base
+    for token in spec.split("+"):
+        token = token.strip()
+        if token in ("", "default"):
+            continue
+        if token == "xla":
+            config = config.replace(jit_compile=True)
+        elif token == "bf16":
+            config = config.replace(mixed_precision="mixed_bfloat16")
+        elif token == "fp16":
+            config = config.replace(mixed_precision="mixed_float16")
+        elif token.startswith("spe") and token[3:].isdigit():
+            config = config.replace(steps_per_execution=int(token[3:]))
+        elif token.startswith("bs") and token[2:].isdigit():
+            config = config.replace(batch_size=int(token[2:]))
+        else:
+            raise SystemExit(f"unknown variant option {token!r} in {spec!r}; {VARIANT_HELP}")
+    return spec.strip() or "default", config
+
+
+def timed(function: Callable[[], Any]) -> float:
+    start = time.perf_counter()
+    function()
+    return time.perf_counter() - start
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values) if values else float("nan")
+
+
+# -------------------------------------------------------------------------- phases
+def benchmark_training(args, base, variants, images, backend, accelerator, log) -> dict:
+    import keras
+
+    from ddim_tutorial.model import DiffusionModel
+    from reference_ddim import ReferenceDiffusionModel
+
+    runs: dict[str, dict] = {}
+    # Build and compile (warm up) everything first, then interleave the timed repeats so that
+    # a busy machine slows every side alike.
+    entries = [("reference", base, None)] + [(f"ours[{name}]", config, name) for name, config in variants]
+    prepared = []
+    for label, config, _ in entries:
+        keras.utils.set_random_seed(0)
+        if label == "reference":
+            model = ReferenceDiffusionModel(config)
+            model.normalizer.adapt(images[:256])
+            model.compile(optimizer=keras.optimizers.AdamW(learning_rate=config.learning_rate,
+                                                           weight_decay=config.weight_decay),
+                          loss=keras.losses.mean_absolute_error)
+        else:
+            model = DiffusionModel(config)
+            model.adapt_normalizer(images[:256])
+            model.compile()
+        batch, group = config.batch_size, config.steps_per_execution
+        steps = max(args.train_steps // group, 1) * group
+        with PeakMemory(backend, accelerator) as memory:
+            compile_s = timed(lambda: model.fit(images[:batch * group * 2], batch_size=batch, epochs=1,
+                                                verbose=0, shuffle=False))
+        log(f"  warm-up {label}: {compile_s:.1f} s (includes compilation)")
+        prepared.append((label, model, batch, steps))
+        runs[label] = dict(batch_size=batch, steps=steps, compile_and_first_steps_s=round(compile_s, 2),
+                           precision=config.mixed_precision or "float32", jit_compile=str(model.jit_compile),
+                           steps_per_execution=group, seconds=[], peak_mb=None, memory_scope=memory.scope)
+    for repeat in range(args.repeats):
+        for label, model, batch, steps in prepared:
+            needed = batch * steps
+            data = images[:needed] if len(images) >= needed else _tile(images, needed)
+            with PeakMemory(backend, accelerator) as memory:
+                seconds = timed(lambda: model.fit(data, batch_size=batch, epochs=1, verbose=0, shuffle=False))
+            runs[label]["seconds"].append(round(seconds, 3))
+            runs[label]["peak_mb"] = _max(runs[label]["peak_mb"], memory.peak_mb)
+            log(f"  repeat {repeat + 1} {label}: {steps} steps in {seconds:.2f} s")
+    for label, run in runs.items():
+        run["images_per_s"] = round(run["batch_size"] * run["steps"] / median(run["seconds"]), 2)
+    reference = runs["reference"]["images_per_s"]
+    for label, run in runs.items():
+        run["ratio_vs_reference"] = round(run["images_per_s"] / reference, 3)
+    return runs
+
+
+def benchmark_sampling(args, config, images, backend, accelerator, log) -> dict:
+    import keras
+    import numpy as np
+
+    from ddim_tutorial.compiled_sampling import CompiledSampler, sampling_loop
+    from ddim_tutorial.model import DiffusionModel
+    from reference_ddim import reference_reverse_diffusion
+
+    keras.utils.set_random_seed(0)
+    if args.checkpoint:
+        from ddim_tutorial.checkpoints import load_checkpoint
+
+        model = load_checkpoint(args.checkpoint)
+        config = model.config
+    else:
+        model = DiffusionModel(config)
+        model.adapt_normalizer(images[:256])
+        # A few training steps so the weights (copied to the EMA twin) predict more than zeros.
+        model.compile()
+        batch = config.batch_size
+        model.fit(images[:batch * 4], batch_size=batch, epochs=1, verbose=0, shuffle=False)
+        model.ema_network.set_weights(model.network.get_weights())
+    batch, steps = args.sample_batch, args.diffusion_steps
+    noise = model.initial_noise(batch, seed=0)
+
+    def reference():
+        pred = reference_reverse_diffusion(model.ema_network, noise, steps, config.min_signal_rate,
+                                           config.max_signal_rate)
+        return np.asarray(keras.ops.convert_to_numpy(model.denormalize(pred)))
+
+    def ours():
+        return np.asarray(keras.ops.convert_to_numpy(model.generate(batch, steps, initial_noise=noise)))
+
+    candidates: list[tuple[str, Callable[[], Any]]] = [("reference (eager loop)", reference),
+                                                       (f"ours ({model.sampler.mode})", ours)]
+    if backend == "tensorflow":
+        other = CompiledSampler(model, jit_compile=not model.sampler.jit_compile)
+        candidates.append((f"ours ({other.mode})",
+                           lambda: np.asarray(keras.ops.convert_to_numpy(other(noise, steps)))))
+    if backend == "torch" and args.torch_compile:
+        candidates.append(("ours (torch.compile network)", _torch_compiled_sampler(model, noise, steps,
+                                                                                     sampling_loop)))
+    rows: dict[str, dict] = {}
+    outputs = {}
+    for label, function in candidates:
+        with PeakMemory(backend, accelerator) as memory:
+            first = timed(lambda: outputs.__setitem__(label, function()))
+        rows[label] = dict(first_call_s=round(first, 2), seconds=[], peak_mb=memory.peak_mb,
+                           memory_scope=memory.scope)
+        log(f"  first call {label}: {first:.2f} s")
+    for repeat in range(args.repeats):
+        for label, function in candidates:
+            with PeakMemory(backend, accelerator) as memory:
+                seconds = timed(function)
+            rows[label]["seconds"].append(round(seconds, 3))
+            rows[label]["peak_mb"] = _max(rows[label]["peak_mb"], memory.peak_mb)
+            log(f"  repeat {repeat + 1} {label}: {seconds:.2f} s")
+    expected = outputs["reference (eager loop)"]
+    reference_speed = batch / median(rows["reference (eager loop)"]["seconds"])
+    for label, row in rows.items():
+        row["images_per_s"] = round(batch / median(row["seconds"]), 3)
+        row["ratio_vs_reference"] = round(row["images_per_s"] / reference_speed, 3)
+        row["max_abs_diff_vs_reference"] = float(np.abs(outputs[label] - expected).max())
+    return dict(batch=batch, diffusion_steps=steps, sample_std=float(expected.std()), rows=rows)
+
+
+def _torch_compiled_sampler(model, noise, steps, sampling_loop):
+    import math
+
+    import torch
+
+    network = model.ema_network
+    predict = torch.compile(lambda noisy, variances: network([noisy, variances], training=False))
+    start = math.acos(model.config.max_signal_rate)
+    span = math.acos(model.config.min_signal_rate) - start
+
+    def run():
+        import keras
+        import numpy as np
+
+        with torch.inference_mode():
+            pred = sampling_loop(predict, noise, steps, torch.tensor(start), torch.tensor(span))
+            return np.asarray(keras.ops.convert_to_numpy(model.denormalize(pred)))
+
+    return run
+
+
+def benchmark_interactive(images, backend, log) -> dict:
+    """The slider experience on the smoke model: 6 images (2x3 grid) at 20 steps."""
+    import keras
+
+    from ddim_tutorial.compiled_sampling import InteractiveSampler
+    from ddim_tutorial.config import DDIMConfig
+    from ddim_tutorial.model import DiffusionModel
+
+    keras.utils.set_random_seed(0)
+    model = DiffusionModel(DDIMConfig.preset("smoke"))
+    model.adapt_normalizer(images[:256])
+    sampler = InteractiveSampler(model, num_images=6, seed=0)
+    warm_up = timed(sampler.warm_up)
+    new_settings = [timed(lambda: sampler(20)), timed(lambda: sampler(20, eta=0.5, seed=1)),
+                    timed(lambda: sampler(15, min_signal_rate=0.05))]
+    cached = timed(lambda: sampler(20))
+    log(f"  interactive: warm-up {warm_up:.2f} s, new settings {', '.join(f'{s:.2f}' for s in new_settings)} s, "
+        f"cached {cached * 1000:.2f} ms")
+    return dict(warm_up_s=round(warm_up, 2), new_setting_s=[round(s, 3) for s in new_settings],
+                cached_ms=round(cached * 1000, 3), grid="2x3", diffusion_steps=20)
+
+
+def _tile(images, count):
+    import numpy as np
+
+    repeats = -(-count // len(images))
+    return np.concatenate([images] * repeats)[:count]
+
+
+def _max(a, b):
+    if a is None:
+        return b
+    if b is None:
+        return a
+    return max(a, b)
+
+
+# ----------------------------------------------------------------------------- main
+def main(argv: list[str] | None = None) -> dict:
+    args = parse_args(argv)
+    if args.backend:
+        if "keras" in sys.modules and sys.modules["keras"].backend.backend() != args.backend:
+            raise SystemExit("--backend must be chosen before Keras is imported; run this script directly.")
+        os.environ["KERAS_BACKEND"] = args.backend
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    for path in (str(REPO_ROOT), str(Path(__file__).resolve().parent)):
+        if path not in sys.path:
+            sys.path.insert(0, path)
+
+    import keras
+    import numpy as np
+
+    from ddim_tutorial.config import DDIMConfig
+
+    backend = keras.backend.backend()
+    device, accelerator = describe_device(backend)
+    size = SIZES[args.size]
+    base = (DDIMConfig.preset(size["preset"]) if size["preset"] else DDIMConfig())
+    base = base.replace(batch_size=size["train_batch"], validation_kid=False, kid_weights=None, seed=0)
+    args.train_steps = args.train_steps or size["train_steps"] or (50 if accelerator else 3)
+    args.sample_batch = args.sample_batch or size["sample_batch"] or (64 if accelerator else 16)
+    args.repeats = args.repeats or size["repeats"]
+    default_variants = "default,xla" if backend == "tensorflow" else "default"
+    if accelerator and args.size == "full":
+        default_variants += ",bf16+bs256"
+    variants = [parse_variant(spec, base) for spec in (args.variants or default_variants).split(",")]
+
+    def log(message: str) -> None:
+        print(message, file=sys.stderr, flush=True)
+
+    log(f"ddim-tutorial benchmark: size={args.size}, backend={backend}, keras {keras.__version__}, {device}")
+    largest_batch = max([base.batch_size] + [config.batch_size for _, config in variants])
+    count = max(largest_batch * 2, 256)
+    images = np.random.default_rng(0).uniform(size=(count, base.image_size, base.image_size, 3)).astype("float32")
+    result: dict[str, Any] = dict(benchmark="ddim-tutorial", size=args.size, backend=backend,
+                                  keras=keras.__version__, device=device, image_size=base.image_size,
+                                  widths=list(base.widths), block_depth=base.block_depth)
+    started = time.perf_counter()
+    if not args.skip_train:
+        log("training ...")
+        result["train"] = benchmark_training(args, base, variants, images, backend, accelerator, log)
+    if not args.skip_sample:
+        log("sampling ...")
+        result["sampling"] = benchmark_sampling(args, base, images, backend, accelerator, log)
+        if args.size == "small":
+            result["interactive"] = benchmark_interactive(images, backend, log)
+    result["total_s"] = round(time.perf_counter() - started, 1)
+    result["peak_rss_mb_process"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+    print_table(result)
+    print(json.dumps(result, sort_keys=True))
+    return result
+
+
+def print_table(result: dict) -> None:
+    print(f"\nddim-tutorial benchmark  size={result['size']}  backend={result['backend']}  "
+          f"keras {result['keras']}  {result['device']}")
+    header = f"{'phase':<10} {'implementation':<34} {'images/s':>10} {'vs ref':>7} {'peak MB':>9}  notes"
+    print(header)
+    print("-" * len(header))
+    for label, run in result.get("train", {}).items():
+        notes = (f"batch {run['batch_size']}, {run['precision']}, jit={run['jit_compile']}, "
+                 f"spe={run['steps_per_execution']}, warm-up {run['compile_and_first_steps_s']} s")
+        print(f"{'train':<10} {label:<34} {run['images_per_s']:>10.2f} {run['ratio_vs_reference']:>6.2f}x "
+              f"{_fmt(run['peak_mb']):>9}  {notes}")
+    sampling = result.get("sampling")
+    if sampling:
+        for label, row in sampling["rows"].items():
+            notes = (f"batch {sampling['batch']}, {sampling['diffusion_steps']} steps, first call "
+                     f"{row['first_call_s']} s, max|diff| {row['max_abs_diff_vs_reference']:.1e}")
+            print(f"{'sample':<10} {label:<34} {row['images_per_s']:>10.2f} {row['ratio_vs_reference']:>6.2f}x "
+                  f"{_fmt(row['peak_mb']):>9}  {notes}")
+    interactive = result.get("interactive")
+    if interactive:
+        print(f"{'slider':<10} {'new setting, 2x3 grid, 20 steps':<34} "
+              f"{max(interactive['new_setting_s']):>9.2f}s {'':>7} {'':>9}  warm-up {interactive['warm_up_s']} s, "
+              f"cached {interactive['cached_ms']} ms")
+    print(f"total {result['total_s']} s; peak memory is per phase ('process' scope where it cannot be reset)")
+
+
+def _fmt(value) -> str:
+    return "n/a" if value is None else f"{value:.0f}"
+
+
+if __name__ == "__main__":
+    main()
