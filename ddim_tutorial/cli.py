@@ -351,8 +351,9 @@ def _real_images(config: DDIMConfig, args: argparse.Namespace) -> Any:
     from .data import load_dataset
 
     limit = args.num or 1000
-    dataset = load_dataset(config.replace(batch_size=min(config.batch_size, limit) if limit >= 2 else 2),
-                           "validation", data_dir=args.data_dir, source=args.source, repeat=False, shuffle=False)
+    # Batches of 2: the pipeline drops an incomplete last batch, so at most one image is lost.
+    dataset = load_dataset(config.replace(batch_size=2), "validation", data_dir=args.data_dir, source=args.source,
+                           repeat=False, shuffle=False)
     batches, count = [], 0
     for batch in _iterate(dataset):
         batch = np.asarray(batch, dtype="float32")
