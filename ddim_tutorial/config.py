@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from dataclasses import dataclass, field, fields
 from typing import Any
 
 __all__ = ["DDIMConfig", "PRESETS"]
 
 _LOSSES = ("mae", "mse")
+# Below this the first sampling step divides by a signal rate that float32 cannot resolve.
+MIN_SIGNAL_RATE_FLOOR = 1e-3
 _PRECISIONS = (None, "float32", "mixed_float16", "mixed_bfloat16")
 
 
@@ -181,17 +184,19 @@ def _positive_int(name: str, value: Any) -> None:
 
 
 def _positive_float(name: str, value: Any) -> None:
-    if not isinstance(value, (int, float)) or isinstance(value, bool) or not value > 0 or value != value:
-        _fail(name, value, "must be a positive number")
+    if (not isinstance(value, (int, float)) or isinstance(value, bool) or not value > 0
+            or not math.isfinite(value)):
+        _fail(name, value, "must be a positive, finite number")
 
 
 def _check_signal_rates(min_signal_rate: Any, max_signal_rate: Any, owner: str = "DDIMConfig") -> None:
     for name, value in (("min_signal_rate", min_signal_rate), ("max_signal_rate", max_signal_rate)):
         if not isinstance(value, (int, float)) or isinstance(value, bool) or value != value:
             raise ValueError(f"{owner}.{name}={value!r} is invalid: it must be a number in (0, 1].")
-    if min_signal_rate <= 0:
-        raise ValueError(f"{owner}.min_signal_rate={min_signal_rate!r} is invalid: it must be > 0 "
-                         "(at 0 the first denoising step divides by zero); the reference uses 0.02.")
+    if min_signal_rate < MIN_SIGNAL_RATE_FLOOR:
+        raise ValueError(f"{owner}.min_signal_rate={min_signal_rate!r} is invalid: it must be at least "
+                         f"{MIN_SIGNAL_RATE_FLOOR} (at 0 the first denoising step divides by zero, and "
+                         "float32 cannot resolve smaller rates); the reference uses 0.02.")
     if max_signal_rate > 1:
         raise ValueError(f"{owner}.max_signal_rate={max_signal_rate!r} is invalid: it must be <= 1 "
                          "(a signal rate is the cosine of an angle); the reference uses 0.95.")
