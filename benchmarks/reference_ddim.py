@@ -34,11 +34,18 @@ class ReferenceDiffusionModel(keras.Model):
         self.network = build_network(config)
         self.ema_network = keras.models.clone_model(self.network)
         self.ema_network.set_weights(self.network.get_weights())
+        if keras.backend.backend() == "jax":
+            # The JAX port differentiates all trainable variables at once; the example's EMA
+            # weights are never trained, so they are marked as such here.
+            self.ema_network.trainable = False
         # The example draws unseeded noise; JAX needs an explicit generator inside jit.
         self.seed_generator = keras.random.SeedGenerator(0)
 
-    def compile(self, **kwargs):
+    def compile(self, loss=None, **kwargs):
+        # The example hands its loss to compile() and calls it itself in train_step; kept out
+        # of Keras' compile here, whose symbolic build on JAX/PyTorch would call it with y=None.
         super().compile(**kwargs)
+        self.pixel_loss = loss
         self.noise_loss_tracker = keras.metrics.Mean(name="n_loss")
         self.image_loss_tracker = keras.metrics.Mean(name="i_loss")
 
@@ -72,6 +79,11 @@ class ReferenceDiffusionModel(keras.Model):
         noise_rates, signal_rates = self.diffusion_schedule(diffusion_times)
         return images, noises, noise_rates, signal_rates, signal_rates * images + noise_rates * noises
 
+    def call(self, images, training=False):
+        """Only for Keras' symbolic build on JAX and PyTorch; the example itself defines none."""
+        _, _, noise_rates, signal_rates, noisy_images = self._noisy_batch(_first(images))
+        return self.denoise(noisy_images, noise_rates, signal_rates, training=training)[0]
+
     # --------------------------------------------------------------- train steps
     def train_step(self, *args):
         backend = keras.backend.backend()
@@ -92,8 +104,8 @@ class ReferenceDiffusionModel(keras.Model):
         images, noises, noise_rates, signal_rates, noisy_images = self._noisy_batch(images)
         with tf.GradientTape() as tape:
             pred_noises, pred_images = self.denoise(noisy_images, noise_rates, signal_rates, training=True)
-            noise_loss = self.loss(noises, pred_noises)
-            image_loss = self.loss(images, pred_images)
+            noise_loss = self.pixel_loss(noises, pred_noises)
+            image_loss = self.pixel_loss(images, pred_images)
         gradients = tape.gradient(noise_loss, self.network.trainable_weights)
         self.optimizer.apply_gradients(zip(gradients, self.network.trainable_weights))
         self.noise_loss_tracker.update_state(noise_loss)
@@ -108,8 +120,8 @@ class ReferenceDiffusionModel(keras.Model):
         images, noises, noise_rates, signal_rates, noisy_images = self._noisy_batch(images)
         self.zero_grad()
         pred_noises, pred_images = self.denoise(noisy_images, noise_rates, signal_rates, training=True)
-        noise_loss = ops.mean(self.loss(noises, pred_noises))
-        image_loss = ops.mean(self.loss(images, pred_images))
+        noise_loss = ops.mean(self.pixel_loss(noises, pred_noises))
+        image_loss = ops.mean(self.pixel_loss(images, pred_images))
         noise_loss.backward()
         trainable = self.network.trainable_weights
         gradients = [v.value.grad for v in trainable]
@@ -132,8 +144,8 @@ class ReferenceDiffusionModel(keras.Model):
             with keras.StatelessScope(state_mapping=mapping) as scope:
                 normalized, noises, noise_rates, signal_rates, noisy_images = self._noisy_batch(images)
                 pred_noises, pred_images = self.denoise(noisy_images, noise_rates, signal_rates, training=True)
-                noise_loss = ops.mean(self.loss(noises, pred_noises))
-                image_loss = ops.mean(self.loss(normalized, pred_images))
+                noise_loss = ops.mean(self.pixel_loss(noises, pred_noises))
+                image_loss = ops.mean(self.pixel_loss(normalized, pred_images))
             updated = [scope.get_current_value(v) for v in self.non_trainable_variables]
             updated = [old if new is None else new for new, old in zip(updated, non_trainable)]
             return noise_loss, (image_loss, updated)
