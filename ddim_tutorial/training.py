@@ -52,7 +52,8 @@ def train(config: DDIMConfig, *, data_dir: str | os.PathLike | None = None, sour
     """Train a ``DiffusionModel(config)`` and return ``(model, history)``.
 
     ``epochs`` is the total number of epochs (default ``config.num_epochs``); on resume the
-    epochs already in ``out/last`` count towards it. ``max_train_batches`` caps the batches
+    epochs already in ``out/last`` count towards it, and the run's data (folder, source and
+    batch cap) is reused unless other data is named. ``max_train_batches`` caps the batches
     per epoch (and of validation) for quick checks. ``verbose`` is Keras' (``"auto"``, 0, 1,
     2). Raises :class:`~ddim_tutorial.callbacks.TrainingInterrupted` (a KeyboardInterrupt)
     after a clean stop on SIGINT/SIGTERM, and
@@ -81,6 +82,12 @@ def train(config: DDIMConfig, *, data_dir: str | os.PathLike | None = None, sour
     if resume:
         state, best_state = _resume_state(config, out)
         initial_epoch = int(state["epoch"])
+        # Continue on the data the run started with, unless the caller names other data.
+        recorded = state.get("data") or {}
+        if data_dir is None and source == "auto":
+            data_dir, source = recorded.get("data_dir"), recorded.get("source", "auto")
+        if max_train_batches is None:
+            max_train_batches = recorded.get("max_train_batches")
         changed = {name: values for name, values in read_checkpoint_config(out / "last").differences(config).items()
                    if name != "num_epochs"}
         if changed:
@@ -131,8 +138,10 @@ def train(config: DDIMConfig, *, data_dir: str | os.PathLike | None = None, sour
             if resume:
                 _truncate_history(history_path, initial_epoch)
             out.mkdir(parents=True, exist_ok=True)
+            data_state = {"data_dir": None if data_dir is None else str(Path(data_dir).resolve()),
+                          "source": source, "max_train_batches": max_train_batches}
             checkpoint_callback = CheckpointCallback(
-                out, monitor=monitor, mode="min",
+                out, monitor=monitor, mode="min", extra_state={"data": data_state},
                 best_value=best_state.get("monitor_value") if best_state.get("monitor") == monitor else None,
                 best_epoch=best_state.get("epoch") if best_state.get("monitor") == monitor else None,
                 total_epochs=epochs)
