@@ -319,9 +319,19 @@ def benchmark_sampling(args, config, images, backend, accelerator, log) -> dict:
                                                                                      sampling_loop)))
     rows: dict[str, dict] = {}
     outputs = {}
-    for label, function in candidates:
-        with PeakMemory(backend, accelerator) as memory:
-            first = timed(lambda: outputs.__setitem__(label, function()))
+    failed = {}
+    for label, function in list(candidates):
+        start = time.perf_counter()
+        try:
+            with PeakMemory(backend, accelerator) as memory:
+                outputs[label] = function()
+        except Exception as err:  # an optional compiler that cannot handle the network: report it
+            failed[label] = dict(error=f"{type(err).__name__}: {str(err).strip().splitlines()[0][:200]}",
+                                 seconds_until_failure=round(time.perf_counter() - start, 2))
+            candidates.remove((label, function))
+            log(f"  {label} failed after {failed[label]['seconds_until_failure']} s: {failed[label]['error']}")
+            continue
+        first = time.perf_counter() - start
         rows[label] = dict(first_call_s=round(first, 2), seconds=[], peak_mb=memory.peak_mb,
                            memory_scope=memory.scope)
         log(f"  first call {label}: {first:.2f} s")
@@ -339,7 +349,7 @@ def benchmark_sampling(args, config, images, backend, accelerator, log) -> dict:
         row["images_per_s"] = round(batch / median(row["seconds"]), 3)
         row["ratio_vs_reference"] = round(row["images_per_s"] / reference_speed, 3)
         row["max_abs_diff_vs_reference"] = float(np.abs(outputs[label] - expected).max())
-    return dict(batch=batch, diffusion_steps=steps, sample_std=float(expected.std()), rows=rows)
+    return dict(batch=batch, diffusion_steps=steps, sample_std=float(expected.std()), rows=rows, failed=failed)
 
 
 def _torch_compiled_sampler(model, noise, steps, sampling_loop):
@@ -356,7 +366,8 @@ def _torch_compiled_sampler(model, noise, steps, sampling_loop):
         import keras
         import numpy as np
 
-        with torch.inference_mode():
+        # no_grad, not inference_mode: dynamo's guards fail on inference tensors (torch 2.13).
+        with torch.no_grad():
             pred = sampling_loop(predict, noise, steps, torch.tensor(start), torch.tensor(span))
             return np.asarray(keras.ops.convert_to_numpy(model.denormalize(pred)))
 
@@ -479,6 +490,9 @@ def print_table(result: dict) -> None:
                      f"{row['first_call_s']} s, max|diff| {row['max_abs_diff_vs_reference']:.1e}")
             print(f"{'sample':<10} {label:<34} {row['images_per_s']:>10.2f} {row['ratio_vs_reference']:>6.2f}x "
                   f"{_fmt(row['peak_mb']):>9} {_fmt(row.get('peak_growth_mb')):>7}  {notes}")
+    for label, failure in (sampling or {}).get("failed", {}).items():
+        print(f"{'sample':<10} {label:<34} {'failed':>10}  after {failure['seconds_until_failure']} s: "
+              f"{failure['error'][:90]}")
     interactive = result.get("interactive")
     if interactive:
         print(f"{'slider':<10} {'new setting, 2x3 grid, 20 steps':<34} "

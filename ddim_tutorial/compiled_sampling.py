@@ -9,9 +9,10 @@ than one layer at a time. :class:`CompiledSampler` runs the same DDIM arithmetic
   CPU the plain graph was faster (TensorFlow's oneDNN convolutions) and compiles in a
   third of the time, so ``jit_compile="auto"`` leaves XLA off there, as Keras' ``fit`` does;
 * JAX: ``jax.jit`` of a pure function that calls the network through Keras' stateless API;
-* PyTorch: ``torch.compile`` of the network is slower to compile on a CPU than it ever
-  saves in class, so the loop runs eagerly under ``torch.inference_mode`` (no autograd
-  bookkeeping), which is the best of the measured options there (see ``benchmarks/``).
+* PyTorch: the loop runs eagerly under ``torch.inference_mode`` (no autograd bookkeeping).
+  ``torch.compile`` of the Keras network was measured on a 2-core CPU (torch 2.13): 25 to
+  60 s to compile, about 10% faster afterwards, and it fails under ``inference_mode``;
+  not worth it for a class (``benchmarks/run.py --torch-compile`` measures it again).
 
 The number of steps, the signal rates, ``eta`` and the seed enter as tensors, so moving
 those sliders never re-compiles; a new trace happens only for a new batch size, image

@@ -195,6 +195,8 @@ def test_mixed_bfloat16_trains_with_a_finite_loss():
     assert all(v.dtype == "float32" for v in model.network.weights)  # weights stay float32
     assert np.all(np.isfinite(history["n_loss"]))
     assert all(np.all(np.isfinite(w)) for w in model.ema_network.get_weights())
+    samples = to_numpy(model.generate(2, 2, seed=0))  # the compiled sampler runs the bf16 network too
+    assert samples.shape == (2, 16, 16, 3) and np.all(np.isfinite(samples))
 
 
 def test_mixed_float16_uses_loss_scaling():
