@@ -131,7 +131,7 @@ class CompiledSampler:
             return "tf.function (XLA)" if self.jit_compile else "tf.function (graph)"
         if self.backend == "jax":
             return "jax.jit"
-        return "eager under torch.inference_mode" if self.backend == "torch" else "eager"
+        return "eager, torch.inference_mode" if self.backend == "torch" else "eager"
 
     def __call__(self, initial_noise: Any, diffusion_steps: int, *, min_signal_rate: float | None = None,
                  max_signal_rate: float | None = None, eta: float = 0.0, seed: int | None = 0,
@@ -144,7 +144,7 @@ class CompiledSampler:
         min_signal_rate = self.min_signal_rate if min_signal_rate is None else min_signal_rate
         max_signal_rate = self.max_signal_rate if max_signal_rate is None else max_signal_rate
         initial_noise = validate_sampling_args(initial_noise, diffusion_steps, min_signal_rate,
-                                               max_signal_rate, eta)
+                                               max_signal_rate, eta, network=self.network)
         if isinstance(seed, keras.random.SeedGenerator):
             raise ValueError("CompiledSampler: seed must be an int or None (a SeedGenerator is stateful "
                              "and cannot be replayed inside the compiled loop); use generate(compiled=False).")

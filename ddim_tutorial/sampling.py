@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import keras
+import numpy as np
 from keras import ops
 
 from .config import _check_signal_rates
@@ -84,8 +85,11 @@ class DiffusionStep:
 
 
 def validate_sampling_args(initial_noise: Any, diffusion_steps: Any, min_signal_rate: Any,
-                           max_signal_rate: Any, eta: Any) -> Any:
-    """Check sampler inputs and return the noise as a float tensor; raise ValueError otherwise."""
+                           max_signal_rate: Any, eta: Any, network: keras.Model | None = None) -> Any:
+    """Check sampler inputs and return the noise as a float32 tensor; raise ValueError otherwise.
+
+    With ``network`` given, the noise's image size must match the network's input size.
+    """
     if not isinstance(diffusion_steps, int) or isinstance(diffusion_steps, bool) or diffusion_steps < 1:
         raise ValueError(f"diffusion_steps={diffusion_steps!r} is invalid: use an integer >= 1 "
                          "(the reference samples with 20; 5 is enough for a rough preview).")
@@ -95,15 +99,31 @@ def validate_sampling_args(initial_noise: Any, diffusion_steps: Any, min_signal_
                          "(0: deterministic DDIM, 1: DDPM-like stochastic sampling).")
     if initial_noise is None:
         raise ValueError("initial_noise is None: pass a float tensor of shape [num_images, size, size, 3].")
+    if not hasattr(initial_noise, "shape"):  # a nested list, say
+        try:
+            initial_noise = np.asarray(initial_noise, dtype="float32")
+        except (TypeError, ValueError) as err:
+            raise ValueError("initial_noise could not be read as an array of numbers: pass a float tensor "
+                             "of shape [num_images, size, size, 3].") from err
     shape = tuple(initial_noise.shape)
     if len(shape) != 4 or shape[-1] != 3:
         raise ValueError(f"initial_noise has shape {shape}: it must be [num_images, size, size, 3].")
     if shape[0] == 0:
         raise ValueError("initial_noise holds no images: ask for at least one image.")
+    if network is not None:
+        expected = tuple(network.inputs[0].shape[1:3])
+        if shape[1:3] != expected:
+            raise ValueError(f"initial_noise has images of {shape[1]}x{shape[2]} pixels but the network takes "
+                             f"{expected[0]}x{expected[1]}: draw the noise with model.initial_noise(num_images).")
     dtype = str(getattr(initial_noise, "dtype", ""))
     if "float" not in dtype:
         raise ValueError(f"initial_noise has dtype {dtype}: it must be a float tensor of standard normal noise.")
-    return ops.convert_to_tensor(initial_noise)
+    # The rates and the network compute in float32; half or double precision noise is converted.
+    initial_noise = ops.cast(ops.convert_to_tensor(initial_noise), "float32")
+    if not np.all(np.isfinite(ops.convert_to_numpy(initial_noise))):
+        raise ValueError("initial_noise contains NaN or Inf values: pass finite standard normal noise, "
+                         "e.g. from model.initial_noise(num_images, seed).")
+    return initial_noise
 
 
 def validate_seed(seed: Any, name: str = "seed") -> None:
@@ -176,7 +196,7 @@ def reverse_diffusion_steps(network: keras.Model, initial_noise: Any, diffusion_
     fresh noise every run.
     """
     initial_noise = validate_sampling_args(initial_noise, diffusion_steps, min_signal_rate,
-                                           max_signal_rate, eta)
+                                           max_signal_rate, eta, network=network)
     validate_seed(seed)
     if eta > 0 and seed is None:
         seed = keras.random.SeedGenerator(None)
