@@ -46,7 +46,8 @@ SCRIPT = textwrap.dedent("""
         model.adapt_normalizer(images)
         model.compile()
         history = model.fit(images, batch_size=8, epochs=3, shuffle=False, verbose=0).history
-        return dict(devices=run_setup.num_replicas, description=run_setup.describe(),
+        samples = keras.ops.convert_to_numpy(model.generate(2, 3, seed=0))  # sampling works afterwards
+        return dict(samples=samples.tolist(),devices=run_setup.num_replicas, description=run_setup.describe(),
                     n_loss=[float(v) for v in history["n_loss"]],
                     paths=[v.path for v in model.network.weights],
                     network=[w.tolist() for w in model.network.get_weights()],
@@ -86,6 +87,7 @@ def assert_same_training(result: dict) -> None:
         for path, a, b in zip(one["paths"], two[name], one[name]):
             np.testing.assert_allclose(np.asarray(a), np.asarray(b), atol=2e-3, err_msg=f"{name}: {path}")
     assert len(set(one["n_loss"])) == len(one["n_loss"])  # it trained: the loss changed every epoch
+    np.testing.assert_allclose(two["samples"], one["samples"], atol=1e-2)
 
 
 @pytest.mark.slow
