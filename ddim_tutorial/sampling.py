@@ -120,10 +120,20 @@ def validate_sampling_args(initial_noise: Any, diffusion_steps: Any, min_signal_
         raise ValueError(f"initial_noise has dtype {dtype}: it must be a float tensor of standard normal noise.")
     # The rates and the network compute in float32; half or double precision noise is converted.
     initial_noise = ops.cast(ops.convert_to_tensor(initial_noise), "float32")
-    if not np.all(np.isfinite(ops.convert_to_numpy(initial_noise))):
+    values = _concrete_values(initial_noise)
+    if values is not None and not np.all(np.isfinite(values)):
         raise ValueError("initial_noise contains NaN or Inf values: pass finite standard normal noise, "
                          "e.g. from model.initial_noise(num_images, seed).")
     return initial_noise
+
+
+def _concrete_values(tensor: Any) -> np.ndarray | None:
+    """The tensor's values, or None while Keras traces a compiled step (KID at validation
+    samples inside one) and the values do not exist yet."""
+    try:
+        return ops.convert_to_numpy(tensor)
+    except Exception:  # symbolic TensorFlow tensor or JAX tracer
+        return None
 
 
 def validate_seed(seed: Any, name: str = "seed") -> None:
