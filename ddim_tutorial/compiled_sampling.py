@@ -230,13 +230,13 @@ class CompiledSampler:
         return self._build_eager()
 
     @staticmethod
-    def _loop(predict_noises, arguments):
-        # One program serves every eta: at eta = 0 the noise term is multiplied by zero, which
-        # costs one noise draw per step (negligible next to the network) but saves a second
-        # compilation the first time a student moves the eta slider.
+    def _loop(predict_noises, arguments, stochastic: bool = True):
+        # One compiled program serves every eta: at eta = 0 the noise term is multiplied by
+        # zero, which costs one noise draw per step (negligible next to the network) but
+        # saves a second compilation the first time a student moves the eta slider.
         return sampling_loop(predict_noises, arguments["initial_noise"], arguments["diffusion_steps"],
                              arguments["start_angle"], arguments["angle_span"], arguments["eta"],
-                             arguments["seed"], stochastic=True)
+                             arguments["seed"], stochastic=stochastic)
 
     def _build_tensorflow(self):
         import tensorflow as tf  # only reached on the TensorFlow backend
@@ -296,8 +296,8 @@ class CompiledSampler:
             arguments["eta"] = float(arguments["eta"])
             for name in ("start_angle", "angle_span"):
                 arguments[name] = ops.convert_to_tensor(arguments[name], "float32")
-            with _inference_context():
-                return self._loop(predict_noises, arguments)
+            with _inference_context():  # nothing is compiled here, so eta = 0 skips the noise
+                return self._loop(predict_noises, arguments, stochastic=arguments["eta"] > 0)
 
         return call
 
