@@ -42,6 +42,9 @@ _LAZY = {
     "InceptionWeightsUnavailableError": "kid",
     "KIDResult": "kid",
     "CompiledSampler": "compiled_sampling",
+    "InteractiveSampler": "compiled_sampling",
+    "configure_devices": "distribution",
+    "suggest_learning_rate": "distribution",
     "train": "training",
 }
 
