@@ -1,4 +1,4 @@
-"""The command line: ``python -m ddim_tutorial {train,sample,kid}``.
+"""The command line: ``python -m ddim_tutorial {train,sample,kid,models,export}``.
 
 Keras is imported only after the arguments are parsed, because ``--backend`` must set
 ``KERAS_BACKEND`` before the first ``import keras``. Mistakes the user can fix (a bad
@@ -36,6 +36,8 @@ examples:
   python -m ddim_tutorial train --out runs/w --resume
   python -m ddim_tutorial sample --checkpoint runs/w/best --steps 20 --num 16 --out grid.png
   python -m ddim_tutorial kid --checkpoint runs/w/best --data-dir ~/flowers --num 500
+  python -m ddim_tutorial models
+  python -m ddim_tutorial sample --bundled flowers32 --num 6 --cols 3 --out flowers.png
 
 Run `python -m ddim_tutorial COMMAND --help` for the options of each command.
 Exit status: 0 done, 2 bad input (one line `error: ...`), 130/143 stopped by Ctrl-C/SIGTERM.
@@ -144,7 +146,10 @@ def build_parser() -> argparse.ArgumentParser:
         "sample", parents=[common], formatter_class=formatter, epilog=_SAMPLE_EPILOG,
         help="generate images from a checkpoint and save them as a grid picture",
         description="Generate images with the EMA network of a checkpoint and save them as one grid.")
-    sample.add_argument("--checkpoint", required=True, metavar="DIR", help="a checkpoint folder (e.g. runs/w/best)")
+    source = sample.add_mutually_exclusive_group(required=True)
+    source.add_argument("--checkpoint", metavar="DIR", help="a checkpoint folder (e.g. runs/w/best)")
+    source.add_argument("--bundled", metavar="NAME",
+                        help="a trained model that ships with the package (see `python -m ddim_tutorial models`)")
     sample.add_argument("--steps", type=int, metavar="N",
                         help="diffusion steps (default: the config's plot_diffusion_steps)")
     sample.add_argument("--num", type=int, default=16, metavar="K", help="number of images (default: 16)")
@@ -178,6 +183,34 @@ def build_parser() -> argparse.ArgumentParser:
                      help="images per KID subset (default: half the images, at most 1000)")
     kid.add_argument("--seed", type=int, default=0, metavar="S", help="seed of the generated images (default: 0)")
     kid.set_defaults(handler=_kid)
+
+    models = commands.add_parser("models", parents=[common], help="list the trained models bundled with the package",
+                                 description="List the bundled models with their one-line summaries.")
+    models.set_defaults(handler=_models)
+
+    export = commands.add_parser(
+        "export", parents=[common], formatter_class=formatter,
+        help="turn a training checkpoint into a bundled model (float16 EMA weights, config, model card)",
+        description="Write ddim_tutorial/bundled/NAME/ from a checkpoint: the EMA weights in float16, the config "
+                    "and normalizer, reference samples, and a model card with the measured figures.")
+    export.add_argument("--checkpoint", required=True, metavar="DIR", help="the checkpoint to ship (e.g. runs/f/last)")
+    export.add_argument("--name", required=True, help="the bundled model's name, e.g. flowers32")
+    export.add_argument("--data-dir", required=True, metavar="DIR",
+                        help="the image folder it was trained on; its test/ part gives the validation noise loss")
+    export.add_argument("--summary", required=True, help="one line that says what the model is")
+    export.add_argument("--train-command", required=True, help="the exact command that trained it")
+    export.add_argument("--wall-time", required=True, help="how long training took, in words")
+    export.add_argument("--hardware", required=True, help="where it was trained, in words")
+    export.add_argument("--data", default="flowers12: 960 photographs of 12 flower species, a subset of the Oxford "
+                        "flower datasets (Nilsback and Zisserman); train/ (720) for training", help="the card's data line")
+    export.add_argument("--split", default="train/ (720 images, 60 per species) trains; test/ (240 images) is held "
+                        "out and gives the validation figures", help="the card's split line")
+    export.add_argument("--target-images", type=_positive_int, metavar="N",
+                        help="the planned training budget, if the model has not reached it yet")
+    export.add_argument("--script", help="the script that wraps both commands, for the card")
+    export.add_argument("--progress-note", default="", help="a sentence on how training will continue")
+    export.add_argument("--root", metavar="DIR", help="write under DIR instead of the package's bundled/ folder")
+    export.set_defaults(handler=_export)
     return parser
 
 
@@ -321,7 +354,12 @@ def _sample(args: argparse.Namespace) -> int:
     from .checkpoints import load_checkpoint
 
     picture = _check_picture_path(args.out)
-    model = load_checkpoint(args.checkpoint)
+    if args.bundled is not None:
+        from . import pretrained
+
+        model = pretrained.load(args.bundled)
+    else:
+        model = load_checkpoint(args.checkpoint)
     steps = model.config.plot_diffusion_steps if args.steps is None else args.steps
     images = model.generate(args.num, steps, eta=args.eta, seed=args.seed,
                             min_signal_rate=args.min_signal_rate, max_signal_rate=args.max_signal_rate)
@@ -341,6 +379,49 @@ def _kid(args: argparse.Namespace) -> int:
     result = compute_kid(model, real_images, num_images=len(real_images), batch_size=args.batch_size,
                          diffusion_steps=args.steps, weights=weights, subset_size=subset_size, seed=args.seed)
     print(result)
+    return 0
+
+
+def _models(args: argparse.Namespace) -> int:
+    from . import pretrained
+
+    listed = pretrained.available()
+    if not listed:
+        print("No bundled models are installed.")
+    for name, summary in listed.items():
+        print(f"{name:10s} {summary}")
+    return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    import platform
+
+    import keras
+
+    from . import pretrained
+    from .checkpoints import read_checkpoint_config
+    from .data import load_image_folder
+
+    config = read_checkpoint_config(args.checkpoint)
+    images = load_image_folder(args.data_dir, config.image_size, "validation")
+    backend = keras.backend.backend()
+    software = f"Keras {keras.__version__} on {backend}, Python {platform.python_version()}"
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        software += f", TensorFlow {tf.__version__}"
+    root = Path(args.root) if args.root else None
+    export_command = (f"python -m ddim_tutorial export --checkpoint runs/{args.name}/last --name {args.name} "
+                      "--data-dir flowers12 --summary ... --train-command ... --wall-time ... --hardware ...")
+    training = {"command": args.train_command, "export_command": export_command, "wall_time": args.wall_time,
+                "hardware": args.hardware, "software": software, "data": args.data, "split": args.split,
+                "target_images": args.target_images, "progress_note": args.progress_note, "script": args.script,
+                "provenance": pretrained.PROVENANCE}
+    folder = pretrained.export(args.checkpoint, args.name, summary=args.summary, training=training,
+                               validation_images=images, root=root)
+    info = pretrained.card(args.name) if root is None else json.loads((folder / pretrained.INFO_NAME).read_text())
+    print(f"Wrote {folder}: {info['training']['images_seen']:,} images seen, validation noise loss "
+          f"{info['evaluation']['validation_noise_loss']:.4f}.")
     return 0
 
 

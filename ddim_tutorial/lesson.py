@@ -12,20 +12,25 @@ a student on a laptop and CI:
 ``DDIM_DATA_DIR``   a folder of images to use instead of Oxford Flowers 102. Unset in fast
                     mode: offline synthetic flowers. Unset in full mode: Oxford Flowers 102
                     from TensorFlow Datasets (downloads on Colab).
-``DDIM_CHECKPOINT`` a trained checkpoint folder for lessons 05-07, so a class can skip training.
+``DDIM_CHECKPOINT`` a trained checkpoint folder for lessons 05-07, instead of a bundled model.
+``DDIM_LONG_TRAINING=1``  full mode on a machine without a GPU: train lesson 04's full
+                    ``workshop`` run anyway (hours on a CPU) instead of a run of minutes.
 ``KERAS_BACKEND``   ``tensorflow`` (default), ``jax`` or ``torch``; set before Keras is imported.
 ==================  ==========================================================================
 
-Lesson 04 trains into ``runs/lessons-fast`` (fast mode) or ``runs/lessons`` (full mode),
-relative to the notebook's folder; lessons 05-07 reuse that checkpoint if it is there and
-otherwise train a quick one into the same place, so it happens at most once.
+Lessons 05-07 never train by surprise: :func:`get_trained_model` opens the checkpoint it is
+given, else ``DDIM_CHECKPOINT``, else what lesson 04 left in ``run_dir()``, else the model
+that ships with the package (:mod:`ddim_tutorial.pretrained`): ``flowers32`` in fast mode,
+``flowers64`` in full mode once it is fully trained. Lesson 04 trains into ``runs/lessons-fast``
+(fast mode) or ``runs/lessons`` (full mode), relative to the notebook's folder, and fine-tunes
+the bundled model into ``finetuned/`` inside it.
 """
 
 from __future__ import annotations
 
 import os
 import sys
-import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -48,14 +53,21 @@ __all__ = [
     "load_batches",
     "run_dir",
     "find_checkpoint",
+    "accelerator_available",
+    "TrainingPlan",
+    "training_plan",
     "train_lesson_model",
+    "finetune_bundled",
     "get_trained_model",
     "describe",
+    "check",
 ]
 
 FAST_ENV_VAR = "DDIM_FAST"
 DATA_ENV_VAR = "DDIM_DATA_DIR"
 CHECKPOINT_ENV_VAR = "DDIM_CHECKPOINT"
+LONG_TRAINING_ENV_VAR = "DDIM_LONG_TRAINING"
+FINETUNED_DIR = "finetuned"
 BACKENDS = ("tensorflow", "jax", "torch")
 _TRUE = ("1", "true", "yes", "on")
 _FALSE = ("", "0", "false", "no", "off")
@@ -168,40 +180,131 @@ def run_dir() -> Path:
 
 
 def find_checkpoint(directory: str | os.PathLike | None = None) -> Path | None:
-    """The best (else last) checkpoint that lesson 04 left in ``directory`` (default ``run_dir()``)."""
+    """The checkpoint lesson 04 left in ``directory`` (default ``run_dir()``), or None.
+
+    The fine-tuned bundled model (``finetuned/``) comes first, then the run trained from
+    scratch; in each, ``best`` before ``last``.
+    """
     from .checkpoints import CONFIG_FILE, WEIGHTS_FILE
 
     directory = run_dir() if directory is None else Path(directory)
-    for name in ("best", "last"):
-        candidate = directory / name
-        if (candidate / CONFIG_FILE).is_file() and (candidate / WEIGHTS_FILE).is_file():
-            return candidate
+    for folder in (directory / FINETUNED_DIR, directory):
+        for name in ("best", "last"):
+            candidate = folder / name
+            if (candidate / CONFIG_FILE).is_file() and (candidate / WEIGHTS_FILE).is_file():
+                return candidate
     return None
+
+
+def accelerator_available() -> bool:
+    """Whether the active Keras backend sees a GPU or TPU (imports the backend's package)."""
+    backend = os.environ.get("KERAS_BACKEND", "tensorflow")
+    try:
+        if backend == "jax":
+            import jax
+
+            return jax.default_backend() != "cpu"
+        if backend == "torch":
+            import torch
+
+            return bool(torch.cuda.is_available() or getattr(torch.backends, "mps", None)
+                        and torch.backends.mps.is_available())
+        import tensorflow as tf
+
+        return bool(tf.config.list_physical_devices("GPU") or tf.config.list_physical_devices("TPU"))
+    except ImportError:
+        return False
+
+
+@dataclass(frozen=True)
+class TrainingPlan:
+    """What lesson 04 trains here: the config, the epochs, a batch cap per epoch, and why."""
+
+    config: DDIMConfig
+    epochs: int
+    max_train_batches: int | None
+    reason: str
+
+
+def training_plan(long: bool | None = None) -> TrainingPlan:
+    """Lesson 04's training run for this machine and mode.
+
+    Fast mode: the ``smoke`` preset for 2 epochs. Full mode with a GPU (or with ``long=True``
+    / ``DDIM_LONG_TRAINING=1``): the ``workshop`` preset, the reference network for 5 epochs.
+    Full mode without a GPU: the 32x32 network of the bundled ``flowers32`` model for a run of
+    minutes, since the workshop run would take hours on a CPU.
+    """
+    if fast_mode():
+        config = lesson_config()
+        return TrainingPlan(config, config.num_epochs, None,
+                            "Fast mode: the small smoke-preset network for 2 short epochs (a minute on a CPU).")
+    if long is None:
+        long = os.environ.get(LONG_TRAINING_ENV_VAR, "").strip().lower() in _TRUE
+    if long or accelerator_available():
+        config = lesson_config()
+        return TrainingPlan(config, config.num_epochs, None,
+                            f"Full mode: the reference network on {config.image_size}x{config.image_size} images "
+                            f"for {config.num_epochs} epochs (about 10 minutes on a T4 GPU).")
+    config = DDIMConfig.preset("workshop", image_size=32, widths=(32, 64, 96), batch_size=32, ema=0.99,
+                               num_epochs=3)
+    return TrainingPlan(config, config.num_epochs, 40,
+                        "No GPU found, so this lesson trains a CPU-sized run instead of the full one: the 32x32 "
+                        "network of the bundled flowers32 model for 3 epochs of 40 batches (a few minutes); set "
+                        f"{LONG_TRAINING_ENV_VAR}=1 for the full workshop run (hours on a CPU).")
 
 
 def train_lesson_model(config: DDIMConfig | None = None, *, epochs: int | None = None,
                        out: str | os.PathLike | None = None, **train_kwargs: Any) -> tuple[Any, Any]:
     """Train on the lessons' data source with ``training.train``; returns ``(model, history)``.
 
+    Without ``config`` this runs :func:`training_plan` (its config, epochs and batch cap).
     Sample grids, the CSV history and the checkpoints ``best`` and ``last`` go to ``out``
     (default ``run_dir()``).
     """
     from .training import train
 
-    config = lesson_config() if config is None else config
+    if config is None:
+        plan = training_plan()
+        config = plan.config
+        epochs = plan.epochs if epochs is None else epochs
+        train_kwargs.setdefault("max_train_batches", plan.max_train_batches)
     out = run_dir() if out is None else Path(out)
     return train(config, data_dir=data_dir(), source=data_source(), epochs=epochs, out=out, **train_kwargs)
 
 
-def get_trained_model(checkpoint: str | os.PathLike | None = None, *, config: DDIMConfig | None = None,
-                      epochs: int | None = None, verbose: bool = True) -> Any:
-    """A trained ``DiffusionModel`` for lessons 05-07, as cheaply as possible.
+def finetune_bundled(name: str | None = None, *, epochs: int = 1, learning_rate: float = 2e-4,
+                     max_train_batches: int | None = None, out: str | os.PathLike | None = None,
+                     **train_kwargs: Any) -> tuple[Any, Any]:
+    """Start from a bundled model and train it further on the lessons' data; returns ``(model, history)``.
+
+    The bundled config is kept (architecture, EMA), with a lower learning rate so the first
+    steps of a fresh optimizer do not undo the training. Fast mode caps an epoch at 20
+    batches. The run goes to ``run_dir() / "finetuned"``, which lessons 05-07 open first.
+    """
+    from . import pretrained
+    from .training import train
+
+    if name is None:
+        name, _ = pretrained.default_name(fast_mode())
+    start_model = pretrained.load(name)
+    config = start_model.config.replace(learning_rate=learning_rate, num_epochs=epochs)
+    if max_train_batches is None and fast_mode():
+        max_train_batches = 20
+    out = run_dir() / FINETUNED_DIR if out is None else Path(out)
+    return train(config, data_dir=data_dir(), source=data_source(), epochs=epochs, out=out,
+                 initial_model=start_model, max_train_batches=max_train_batches, **train_kwargs)
+
+
+def get_trained_model(checkpoint: str | os.PathLike | None = None, *, verbose: bool = True) -> Any:
+    """A trained ``DiffusionModel`` for lessons 05-07, opened in seconds; never trains.
 
     In order: the ``checkpoint`` folder given; the folder in ``DDIM_CHECKPOINT``; the
-    checkpoint lesson 04 left in ``run_dir()``; otherwise a quick training of
-    ``config`` (default ``lesson_config()``) into ``run_dir()``, reused next time.
+    checkpoint lesson 04 left in ``run_dir()``; otherwise the bundled model of the mode
+    (``flowers32`` in fast mode, ``flowers64`` in full mode once fully trained). Prints which
+    one it opened, with a one-line summary.
     """
-    from .checkpoints import CheckpointError, load_checkpoint
+    from . import pretrained
+    from .checkpoints import CheckpointError, load_checkpoint, read_training_state
 
     say = print if verbose else (lambda *_: None)
     if checkpoint is None:
@@ -211,24 +314,40 @@ def get_trained_model(checkpoint: str | os.PathLike | None = None, *, config: DD
         origin = "the checkpoint argument"
     if checkpoint is not None:
         model = load_checkpoint(checkpoint)  # a bad path raises CheckpointError saying what is wrong
-        say(f"Loaded the checkpoint {os.fspath(checkpoint)} (from {origin}).")
+        say(f"Opened the checkpoint {os.fspath(checkpoint)} (from {origin}): "
+            f"{_checkpoint_summary(model, read_training_state(checkpoint))}.")
         return model
     found = find_checkpoint()
     if found is not None:
         try:
             model = load_checkpoint(found)
         except CheckpointError as err:
-            say(f"Could not reuse {found}: {err} Training a new model instead.")
+            say(f"Could not open {found} ({err}); using the bundled model instead.")
         else:
-            say(f"Loaded {found}, trained earlier (lesson 04 or a previous quick training).")
+            say(f"Opened {found}, lesson 04's run: {_checkpoint_summary(model, read_training_state(found))}.")
             return model
-    config = lesson_config() if config is None else config
-    say(f"No checkpoint given or found: training a quick model into {run_dir()} "
-        f"({'fast' if fast_mode() else 'full'} mode; set {CHECKPOINT_ENV_VAR} to skip this).")
-    start = time.perf_counter()
-    model, _ = train_lesson_model(config, epochs=epochs)
-    say(f"Trained in {time.perf_counter() - start:.0f} s.")
+    name, why = pretrained.default_name(fast_mode())
+    model = pretrained.load(name)
+    if why:
+        say(why)
+    say(f"Opened the bundled model {name!r}: {pretrained.card(name)['summary']}")
     return model
+
+
+def _checkpoint_summary(model: Any, state: dict[str, Any]) -> str:
+    config = model.config
+    trained = ""
+    if state.get("optimizer_iterations"):
+        trained = f", trained {state.get('epoch')} epoch(s), {int(state['optimizer_iterations']) * config.batch_size:,} images"
+    return (f"{config.image_size}x{config.image_size} images, widths {'/'.join(map(str, config.widths))}, "
+            f"{model.ema_network.count_params():,} parameters{trained}")
+
+
+def check(function: Any, name: str | None = None) -> Any:
+    """Compare your implementation of a core piece with the package's and say what is wrong, if anything."""
+    from .exercises import check as check_exercise
+
+    return check_exercise(function, name)
 
 
 def describe() -> str:
@@ -238,6 +357,7 @@ def describe() -> str:
             else "full (the reference network on 64x64 images; a GPU is recommended)")
     source = {"folder": f"the image folder {data_dir()}", "synthetic": "offline synthetic flowers",
               "auto": "Oxford Flowers 102 (TensorFlow Datasets)"}[data_source()]
-    checkpoint = os.environ.get(CHECKPOINT_ENV_VAR, "").strip() or "none (lessons 05-07 reuse or train one)"
+    checkpoint = (os.environ.get(CHECKPOINT_ENV_VAR, "").strip()
+                  or "none (lessons 05-07 open lesson 04's run or a bundled model)")
     return "\n".join([f"Keras backend : {backend}", f"mode          : {mode}", f"images        : {source}",
                       f"checkpoint    : {checkpoint}"])

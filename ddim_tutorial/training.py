@@ -48,13 +48,15 @@ def monitor_for(config: DDIMConfig, validation: bool = True) -> str:
 def train(config: DDIMConfig, *, data_dir: str | os.PathLike | None = None, source: str = "auto",
           epochs: int | None = None, out: str | os.PathLike | None = None, resume: bool = False,
           callbacks: Iterable[keras.callbacks.Callback] = (), verbose: Any = "auto", validation: bool = True,
-          max_train_batches: int | None = None) -> tuple[Any, keras.callbacks.History]:
+          max_train_batches: int | None = None, initial_model: Any = None) -> tuple[Any, keras.callbacks.History]:
     """Train a ``DiffusionModel(config)`` and return ``(model, history)``.
 
     ``epochs`` is the total number of epochs (default ``config.num_epochs``); on resume the
     epochs already in ``out/last`` count towards it, and the run's data (folder, source and
     batch cap) is reused unless other data is named. ``max_train_batches`` caps the batches
-    per epoch (and of validation) for quick checks. ``verbose`` is Keras' (``"auto"``, 0, 1,
+    per epoch (and of validation) for quick checks. ``initial_model`` (a trained
+    ``DiffusionModel`` of the same architecture, e.g. ``pretrained.load("flowers32")``)
+    fine-tunes: its weights, EMA weights and normalizer are the starting point. ``verbose`` is Keras' (``"auto"``, 0, 1,
     2). Raises :class:`~ddim_tutorial.callbacks.TrainingInterrupted` (a KeyboardInterrupt)
     after a clean stop on SIGINT/SIGTERM, and
     :class:`~ddim_tutorial.callbacks.NonFiniteLossError` when the loss becomes NaN or Inf.
@@ -75,6 +77,10 @@ def train(config: DDIMConfig, *, data_dir: str | os.PathLike | None = None, sour
     if out is not None and out.exists() and not out.is_dir():
         raise ValueError(f"out={str(out)!r} is a file; pass a folder for the checkpoints and samples.")
     say = print if verbose not in (0, False) else (lambda *args, **kwargs: None)
+    if initial_model is not None:
+        if resume:
+            raise ValueError("initial_model and resume=True contradict each other: resume continues out/last.")
+        _check_same_architecture(config, initial_model)
 
     state: dict[str, Any] = {}
     best_state: dict[str, Any] = {}
@@ -127,7 +133,10 @@ def train(config: DDIMConfig, *, data_dir: str | os.PathLike | None = None, sour
             if out is not None and checkpoint_exists(out / "last"):
                 say(f"Note: {out / 'last'} holds a checkpoint of an earlier run; this new run overwrites it "
                     "(pass resume=True to continue that run instead).")
-            model.adapt_normalizer(train_data)
+            if initial_model is not None:
+                _copy_trained_state(initial_model, model)
+            else:
+                model.adapt_normalizer(train_data)
         stopper.check("data loading")
 
         monitor = monitor_for(config, validation)
@@ -163,6 +172,29 @@ def train(config: DDIMConfig, *, data_dir: str | os.PathLike | None = None, sour
                 f"{checkpoint_callback.best_dir}" if checkpoint_callback.best_value is not None else "")
         say(f"Done: last checkpoint (epoch {checkpoint_callback.last_epoch}): {checkpoint_callback.last_dir}{best}.")
     return model, history
+
+
+def _check_same_architecture(config: DDIMConfig, initial_model: Any) -> None:
+    start = getattr(initial_model, "config", None)
+    if not isinstance(start, DDIMConfig):
+        raise ValueError(f"initial_model of type {type(initial_model).__name__} is invalid: pass a trained "
+                         "DiffusionModel, e.g. pretrained.load('flowers32').")
+    differing = {name: values for name, values in start.differences(config).items() if name in ARCHITECTURE_FIELDS}
+    if differing:
+        listed = "; ".join(f"{name}: initial model {old!r} vs config {new!r}" for name, (old, new) in differing.items())
+        raise ValueError(f"initial_model does not fit the config; architecture fields that differ: {listed}. "
+                         "Start from initial_model.config.replace(...) changing only training fields.")
+
+
+def _copy_trained_state(source: Any, target: Any) -> None:
+    """Weights, EMA weights and normalizer statistics of ``source`` into the fresh ``target``."""
+    for group in ("network", "ema_network"):
+        for weight, value in zip(getattr(target, group).weights, getattr(source, group).weights):
+            weight.assign(value)
+    target.normalizer.adapt_mean.assign(source.normalizer.adapt_mean)
+    target.normalizer.adapt_variance.assign(source.normalizer.adapt_variance)
+    target.normalizer.finalize_state()
+    target._adapted = True
 
 
 def _check_positive(name: str, value: Any) -> None:

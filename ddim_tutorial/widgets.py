@@ -10,8 +10,11 @@ cell with ``explorer.figure``: it is an ordinary picture of the default setting.
 
 Cost control: sliders use ``continuous_update=False`` (one update per release, not per pixel
 of drag) and every result is cached per setting (``explorer.cache_hits`` counts reuses).
-The explorers that run the diffusion model only compute when the **sample** button is
-pressed; moving a slider back to a setting already computed shows it at once.
+The explorers that run the diffusion model are *live* where a new picture takes under
+``LIVE_SECONDS`` (timed on the default setting, after compilation): they redraw when a slider
+is released, and the **sample** button is hidden. Where sampling is slower (a large model on a
+CPU) they compute only when **sample** is pressed. ``live=True`` / ``False`` forces either.
+Moving a slider back to a setting already computed shows it at once.
 
 Names a browser test can rely on (stable across versions):
 
@@ -21,7 +24,7 @@ factory                    container CSS class    controls (``description``; dic
 ``schedule_explorer()``    ``ddim-schedule``      "min signal", "max signal"
 ``noising_explorer()``     ``ddim-noising``       "t", "seed"
 ``sampler_explorer()``     ``ddim-sampler``       "steps", "min signal", "max signal", "eta",
-                                                  "seed", button "sample"
+                                                  "seed", button "sample" (hidden when live)
 ``trajectory_explorer()``  ``ddim-trajectory``    "steps", "eta", "seed", button "sample"
 ``interpolation_explorer`` ``ddim-interpolation`` "seed a", "seed b", "mix", "steps",
                                                   "spherical" (checkbox), button "sample"
@@ -31,7 +34,8 @@ The dict keys of ``controls`` are the descriptions. Each control also has the CS
 ``ddim-control-<description with dashes>`` (e.g. ``ddim-control-min-signal``), the button
 ``ddim-sample-button``. The picture is an ``ipywidgets.Image`` (PNG bytes) with the classes
 ``ddim-figure`` and, for image grids from the model, ``ddim-grid``; the status line is an
-``ipywidgets.HTML`` with class ``ddim-status``.
+``ipywidgets.HTML`` with class ``ddim-status``. A live explorer's container has the class
+``ddim-live``.
 """
 
 from __future__ import annotations
@@ -57,6 +61,8 @@ __all__ = [
 
 #: How many computed settings each explorer keeps (least recently used ones are dropped).
 CACHE_SIZE = 64
+#: A model-driven explorer redraws on slider release when one picture takes less than this.
+LIVE_SECONDS = 1.0
 
 
 def _ipywidgets():
@@ -93,8 +99,10 @@ class Explorer:
     needs_trigger = False  # True: compute only when the "sample" button is pressed
     grid = False  # True: the picture is a grid of generated images (extra CSS class)
 
-    def __init__(self, controls: dict[str, Any]) -> None:
+    def __init__(self, controls: dict[str, Any], live: bool | str = "auto") -> None:
         widgets = _ipywidgets()
+        if live not in (True, False, "auto"):
+            raise ValueError(f"live={live!r} is invalid: use True, False or 'auto'.")
         self.controls: dict[str, Any] = dict(controls)
         self.cache: OrderedDict[Any, Any] = OrderedDict()
         self.cache_hits = 0
@@ -121,7 +129,27 @@ class Explorer:
         self.widget = widgets.VBox([widgets.VBox(list(self.controls.values())), self.status, self.image])
         self.widget.add_class("ddim-explorer")
         self.widget.add_class(f"ddim-{self.name}")
+        self.live = not self.needs_trigger
         self.refresh(compute=True)  # the default setting, also the static picture
+        if self.needs_trigger:
+            self.live = self._fast_enough() if live == "auto" else bool(live)
+            if self.live:
+                self.controls["sample"].layout.display = "none"
+                self.widget.add_class("ddim-live")
+                self._set_status(f"computed in {self.last_seconds or 0:.2f} s; the picture follows the sliders", "ok")
+
+    def _fast_enough(self) -> bool:
+        """Whether a new picture takes under ``LIVE_SECONDS`` (a second, warm run if the first compiled)."""
+        if self.last_seconds is None:
+            return False
+        if self.last_seconds >= LIVE_SECONDS:  # maybe only the one-off compilation: time a warm run
+            start = time.perf_counter()
+            try:
+                self._compute(self.settings())
+            except ValueError:
+                return False
+            self.last_seconds = time.perf_counter() - start
+        return self.last_seconds < LIVE_SECONDS
 
     # ----------------------------------------------------------- to override
     def _compute(self, settings: dict[str, Any]) -> Any:
@@ -145,7 +173,7 @@ class Explorer:
         return {key: control.value for key, control in self._value_controls().items()}
 
     def _on_change(self, change: dict[str, Any]) -> None:
-        self.refresh(compute=not self.needs_trigger)
+        self.refresh(compute=self.live)
 
     def refresh(self, compute: bool = True) -> bool:
         """Show the current setting: from the cache, or computed if ``compute``; True if shown."""
@@ -316,7 +344,7 @@ class SamplerExplorer(Explorer):
     grid = True
 
     def __init__(self, model: Any, num_images: int = 6, *, num_cols: int | None = None, steps: int | None = None,
-                 max_steps: int = 50, seed: int = 0) -> None:
+                 max_steps: int = 50, seed: int = 0, live: bool | str = "auto") -> None:
         _check_model(model)
         if not isinstance(num_images, int) or isinstance(num_images, bool) or num_images < 1:
             raise ValueError(f"num_images={num_images!r} is invalid: use a positive integer such as 6.")
@@ -331,7 +359,7 @@ class SamplerExplorer(Explorer):
             "eta": _slider("float", "eta", 0.0, 0.0, 1.0, 0.05),
             "seed": _slider("int", "seed", seed, 0, 99, 1),
         }
-        super().__init__(controls)
+        super().__init__(controls, live)
 
     def _check(self, settings: dict[str, Any]) -> str | None:
         if settings["min signal"] >= settings["max signal"]:
@@ -351,13 +379,15 @@ class SamplerExplorer(Explorer):
 
 
 def sampler_explorer(model: Any, num_images: int = 6, *, num_cols: int | None = None, steps: int | None = None,
-                     max_steps: int = 50, seed: int = 0) -> SamplerExplorer:
+                     max_steps: int = 50, seed: int = 0, live: bool | str = "auto") -> SamplerExplorer:
     """Sliders for steps, min/max signal rate, eta and seed over a grid of generated images.
 
     One seed fixes the initial noise, so with ``eta = 0`` moving only "steps" shows how the
-    same images sharpen with more steps. Press **sample** to run the model.
+    same images sharpen with more steps. A fast model redraws on slider release; a slow one
+    when **sample** is pressed (``live``, see the module's docstring).
     """
-    return SamplerExplorer(model, num_images, num_cols=num_cols, steps=steps, max_steps=max_steps, seed=seed)
+    return SamplerExplorer(model, num_images, num_cols=num_cols, steps=steps, max_steps=max_steps, seed=seed,
+                           live=live)
 
 
 # ---------------------------------------------------------------- trajectory
@@ -367,7 +397,7 @@ class TrajectoryExplorer(Explorer):
     grid = True
 
     def __init__(self, model: Any, *, steps: int = 10, max_steps: int = 50, seed: int = 0,
-                 max_columns: int = 10) -> None:
+                 max_columns: int = 10, live: bool | str = "auto") -> None:
         _check_model(model)
         self.model, self.max_columns = model, max_columns
         controls = {
@@ -375,7 +405,7 @@ class TrajectoryExplorer(Explorer):
             "eta": _slider("float", "eta", 0.0, 0.0, 1.0, 0.05),
             "seed": _slider("int", "seed", seed, 0, 99, 1),
         }
-        super().__init__(controls)
+        super().__init__(controls, live)
 
     def _compute(self, settings: dict[str, Any]) -> list:
         from .sampling import reverse_diffusion_steps
@@ -391,9 +421,10 @@ class TrajectoryExplorer(Explorer):
 
 
 def trajectory_explorer(model: Any, *, steps: int = 10, max_steps: int = 50, seed: int = 0,
-                        max_columns: int = 10) -> TrajectoryExplorer:
+                        max_columns: int = 10, live: bool | str = "auto") -> TrajectoryExplorer:
     """Reverse diffusion of one image, step by step: noisy images on top, predictions below."""
-    return TrajectoryExplorer(model, steps=steps, max_steps=max_steps, seed=seed, max_columns=max_columns)
+    return TrajectoryExplorer(model, steps=steps, max_steps=max_steps, seed=seed, max_columns=max_columns,
+                              live=live)
 
 
 # ------------------------------------------------------------- interpolation
@@ -403,7 +434,7 @@ class InterpolationExplorer(Explorer):
     grid = True
 
     def __init__(self, model: Any, *, seed_a: int = 0, seed_b: int = 1, num_mixes: int = 11,
-                 steps: int | None = None, max_steps: int = 50) -> None:
+                 steps: int | None = None, max_steps: int = 50, live: bool | str = "auto") -> None:
         _check_model(model)
         if not isinstance(num_mixes, int) or num_mixes < 2:
             raise ValueError(f"num_mixes={num_mixes!r} is invalid: use an integer >= 2.")
@@ -420,7 +451,7 @@ class InterpolationExplorer(Explorer):
             "steps": _slider("int", "steps", min(steps, max_steps), 1, max_steps, 1),
             "spherical": spherical,
         }
-        super().__init__(controls)
+        super().__init__(controls, live)
 
     def _cache_key(self, settings: dict[str, Any]) -> Any:
         # Moving "mix" only picks another image of the computed row: no new computation.
@@ -453,11 +484,13 @@ class InterpolationExplorer(Explorer):
 
 
 def interpolation_explorer(model: Any, *, seed_a: int = 0, seed_b: int = 1, num_mixes: int = 11,
-                           steps: int | None = None, max_steps: int = 50) -> InterpolationExplorer:
+                           steps: int | None = None, max_steps: int = 50,
+                           live: bool | str = "auto") -> InterpolationExplorer:
     """Two seeds and a "mix" slider between their initial noises (spherical or linear).
 
-    Pressing **sample** generates the whole row of ``num_mixes`` mixes at once, so moving
-    "mix" afterwards is instant.
+    Each computation generates the whole row of ``num_mixes`` mixes at once, so moving "mix"
+    afterwards is instant. A fast model redraws when a seed or steps slider is released; a
+    slow one when **sample** is pressed.
     """
     return InterpolationExplorer(model, seed_a=seed_a, seed_b=seed_b, num_mixes=num_mixes, steps=steps,
-                                 max_steps=max_steps)
+                                 max_steps=max_steps, live=live)

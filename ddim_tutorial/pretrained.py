@@ -1,0 +1,367 @@
+"""Trained models that ship inside the package, so a lesson can sample flowers in seconds, offline.
+
+Each bundled model is a folder ``ddim_tutorial/bundled/NAME/`` holding only what sampling
+needs:
+
+* ``ema.weights.h5``: the EMA network (Keras' ``*.weights.h5`` layout, values stored as
+  float16 to halve the download; they load into the usual float32 network);
+* ``model.json``: the ``DDIMConfig``, the normalizer's mean and variance, the SHA-256 of the
+  weights file and the model card's figures (data, images seen, losses, the command);
+* ``reference_samples.npz``: a few samples with the initial noise that made them, so tests
+  can check that every backend draws the same pictures from the same noise;
+* ``README.md``: the model card, written from ``model.json``.
+
+``load("flowers32")`` rebuilds a ready :class:`~ddim_tutorial.model.DiffusionModel` on any
+Keras backend; ``available()`` lists the models with their one-line summaries.
+:func:`export` turns a training checkpoint into such a folder (``python -m ddim_tutorial
+export``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .checkpoints import CheckpointError
+from .config import DDIMConfig
+
+__all__ = ["BundledModelError", "available", "card", "load", "default_name", "bundled_dir", "validation_noise_loss",
+           "export", "write_card", "reference_samples", "BUNDLED_ROOT", "FULL_BUDGET_IMAGES", "PROVENANCE"]
+
+#: Where the bundled models live, inside the installed package.
+BUNDLED_ROOT = Path(__file__).resolve().parent / "bundled"
+WEIGHTS_NAME = "ema.weights.h5"
+INFO_NAME = "model.json"
+SAMPLES_NAME = "reference_samples.npz"
+CARD_NAME = "README.md"
+#: Images a 64x64 model must have seen before full mode prefers it (the issue's budget).
+FULL_BUDGET_IMAGES = 500_000
+PROVENANCE = ("The 960 photographs (12 species: bluebell, buttercup, colts-foot, daisy, dandelion, fritillary, "
+              "iris, lily-valley, pansy, sunflower, tigerlily, windflower; 60 train and 20 test images each, "
+              "224x224) are a subset of the Oxford flower datasets by Maria-Elena Nilsback and Andrew Zisserman "
+              "(Visual Geometry Group, University of Oxford; https://www.robots.ox.ac.uk/~vgg/data/flowers/), as "
+              "redistributed at 224x224 in a public course repository. The package's image-folder loader "
+              "center-crops and resizes them. The photographs are not redistributed with this package; only "
+              "weights trained on them are.")
+_REPAIR = ("Reinstall the package to get it back (pip install --force-reinstall --no-deps \"ddim-tutorial @ "
+           "git+https://github.com/ddim-tutorial/ddim-tutorial\"), or in a clone run "
+           "`git checkout -- ddim_tutorial/bundled`.")
+
+
+class BundledModelError(CheckpointError):
+    """A bundled model is unknown, missing or damaged."""
+
+
+# ------------------------------------------------------------------------ catalogue
+def bundled_dir(name: str) -> Path:
+    """The folder of the bundled model ``name`` (which need not exist)."""
+    if not isinstance(name, str) or not name or "/" in name or "\\" in name or name.startswith("."):
+        raise ValueError(f"name={name!r} is invalid: use the name of a bundled model, e.g. 'flowers32'.")
+    return BUNDLED_ROOT / name
+
+
+def _names() -> list[str]:
+    if not BUNDLED_ROOT.is_dir():
+        return []
+    return sorted(p.name for p in BUNDLED_ROOT.iterdir() if p.is_dir() and not p.name.startswith((".", "_")))
+
+
+def card(name: str) -> dict[str, Any]:
+    """The model card of ``name`` as a dict (config, normalizer, training figures, summary)."""
+    path = bundled_dir(name) / INFO_NAME
+    if not path.parent.is_dir():
+        known = ", ".join(_names()) or "none (the bundled folder is missing)"
+        raise BundledModelError(f"there is no bundled model {name!r}; bundled models: {known}. "
+                                + ("" if _names() else _REPAIR))
+    if not path.is_file():
+        raise BundledModelError(f"the bundled model {name!r} is damaged: {path} is missing. {_REPAIR}")
+    try:
+        info = json.loads(path.read_text(encoding="utf-8"))
+        DDIMConfig.from_dict(info["config"])
+        info["normalizer"]["mean"], info["normalizer"]["variance"], info["summary"]  # noqa: B018 - presence
+    except (ValueError, KeyError, TypeError) as err:
+        raise BundledModelError(f"the bundled model {name!r} is damaged: {path} cannot be read ({err}). "
+                                f"{_REPAIR}") from err
+    return info
+
+
+def available() -> dict[str, str]:
+    """``{name: one-line summary}`` of every bundled model."""
+    return {name: card(name)["summary"] for name in _names()}
+
+
+def default_name(fast: bool) -> tuple[str, str | None]:
+    """The bundled model a lesson should open, and why, if not the obvious one.
+
+    Fast mode opens ``flowers32``. Full mode opens ``flowers64`` once it has seen the full
+    training budget; until then it opens ``flowers32`` and says why in one sentence.
+    """
+    if fast:
+        return "flowers32", None
+    names = _names()
+    if "flowers64" in names:
+        seen = int(card("flowers64")["training"]["images_seen"])
+        if seen >= FULL_BUDGET_IMAGES:
+            return "flowers64", None
+        return "flowers32", (f"The bundled 64x64 model has seen only {seen:,} of its {FULL_BUDGET_IMAGES:,} training "
+                             "images so far, so the 32x32 model (fully trained) is used instead.")
+    return "flowers32", "No bundled 64x64 model is installed, so the 32x32 model is used."
+
+
+# ---------------------------------------------------------------------------- loading
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as file:
+        for block in iter(lambda: file.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def load(name: str = "flowers32") -> Any:
+    """A ready-to-sample ``DiffusionModel`` from the bundled model ``name``, offline, on any backend.
+
+    The training network starts as a copy of the EMA network, so ``fit`` fine-tunes it.
+    A missing or damaged file raises :class:`BundledModelError` naming the file and how to
+    get it back; nothing is ever retrained silently.
+    """
+    from .model import DiffusionModel
+
+    info = card(name)
+    weights = bundled_dir(name) / WEIGHTS_NAME
+    if not weights.is_file():
+        raise BundledModelError(f"the bundled model {name!r} is damaged: {weights} is missing. {_REPAIR}")
+    expected = info.get("weights_sha256")
+    if expected and _sha256(weights) != expected:
+        raise BundledModelError(f"the bundled model {name!r} is damaged: {weights} does not match the checksum in "
+                                f"{INFO_NAME} (a truncated or altered file). {_REPAIR}")
+    config = DDIMConfig.from_dict(info["config"]).replace(validation_kid=False, kid_weights=None)
+    model = DiffusionModel(config)
+    try:
+        model.ema_network.load_weights(str(weights))
+    except Exception as err:  # h5py or Keras: unreadable file, wrong layers or shapes
+        raise BundledModelError(f"the bundled model {name!r} is damaged: {weights} cannot be loaded "
+                                f"({type(err).__name__}: {str(err).strip().splitlines()[0][:160]}). "
+                                f"{_REPAIR}") from err
+    for weight, ema_weight in zip(model.network.weights, model.ema_network.weights):
+        weight.assign(ema_weight)
+    normalizer = info["normalizer"]
+    model.normalizer.adapt_mean.assign(np.asarray(normalizer["mean"], dtype="float32"))
+    model.normalizer.adapt_variance.assign(np.asarray(normalizer["variance"], dtype="float32"))
+    model.normalizer.finalize_state()
+    model._adapted = True
+    model.bundled_name = name
+    return model
+
+
+def reference_samples(name: str) -> dict[str, np.ndarray]:
+    """The stored ``initial_noise``, ``diffusion_steps`` and ``images`` a backend must reproduce."""
+    path = bundled_dir(name) / SAMPLES_NAME
+    if not path.is_file():
+        raise BundledModelError(f"the bundled model {name!r} is damaged: {path} is missing. {_REPAIR}")
+    with np.load(path) as data:
+        return {key: data[key] for key in data.files}
+
+
+# ------------------------------------------------------------------------- evaluation
+def validation_noise_loss(model: Any, images: np.ndarray, *, seed: int = 0, repetitions: int = 2,
+                          batch_size: int = 60) -> float:
+    """The EMA network's mean absolute noise error on ``images``, with NumPy-seeded noise and times.
+
+    The noise comes from NumPy, not Keras, so the figure is the same on every backend (up
+    to float rounding) and can be written into a model card and checked by a test. An
+    untrained network scores about 0.8; the training log's ``val_n_loss`` is the same
+    quantity with Keras' own (backend-dependent) random draws.
+    """
+    from keras import ops
+
+    images = np.asarray(images, dtype="float32")
+    if images.ndim != 4 or images.shape[-1] != 3 or len(images) == 0:
+        raise ValueError(f"images of shape {images.shape} are invalid: pass an array [N, S, S, 3] in [0, 1].")
+    rng = np.random.default_rng(seed)
+    total, count = 0.0, 0
+    for _ in range(repetitions):
+        noises = rng.standard_normal(images.shape).astype("float32")
+        times = rng.uniform(size=(len(images), 1, 1, 1)).astype("float32")
+        for start in range(0, len(images), batch_size):
+            stop = start + batch_size
+            batch = model.normalize(images[start:stop])
+            noise_rates, signal_rates = model.diffusion_schedule(times[start:stop])
+            noisy = signal_rates * batch + noise_rates * noises[start:stop]
+            pred_noises, _ = model.denoise(noisy, noise_rates, signal_rates, training=False)
+            error = ops.convert_to_numpy(ops.mean(ops.abs(pred_noises - noises[start:stop])))
+            total += float(error) * len(images[start:stop])
+            count += len(images[start:stop])
+    return total / count
+
+
+# ---------------------------------------------------------------------------- export
+def _to_float16_h5(source: Path, target: Path) -> None:
+    """Copy a Keras weights file, storing float arrays as float16 (same groups and attributes)."""
+    import h5py
+
+    with h5py.File(source, "r") as src, h5py.File(target, "w") as dst:
+        def copy(group_in: Any, group_out: Any) -> None:
+            for key, value in group_in.attrs.items():
+                group_out.attrs[key] = value
+            for key, item in group_in.items():
+                if isinstance(item, h5py.Dataset):
+                    data = item[()]
+                    if np.issubdtype(np.asarray(data).dtype, np.floating):
+                        data = np.asarray(data, dtype="float16")
+                    out = group_out.create_dataset(key, data=data)
+                    for attr, attr_value in item.attrs.items():
+                        out.attrs[attr] = attr_value
+                else:
+                    copy(item, group_out.create_group(key))
+
+        copy(src, dst)
+
+
+def export(checkpoint: str | os.PathLike, name: str, *, summary: str, training: dict[str, Any],
+           validation_images: np.ndarray, root: str | os.PathLike | None = None, num_reference: int = 4,
+           reference_steps: int = 10) -> Path:
+    """Write the bundled model ``name`` from a training checkpoint; returns its folder.
+
+    ``training`` holds the card's figures that only the caller knows (command, wall time,
+    hardware, data); the rest (images seen, losses, the float16 check) is measured here.
+    """
+    from keras import ops
+
+    from .checkpoints import load_checkpoint, read_training_state
+
+    checkpoint = Path(checkpoint)
+    model = load_checkpoint(checkpoint)
+    state = read_training_state(checkpoint)
+    folder = (BUNDLED_ROOT if root is None else Path(root)) / name
+    work = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=folder.parent if folder.parent.is_dir() else None))
+    work.chmod(0o755)  # mkdtemp makes it private; the package folder must be readable by all
+    try:
+        full = work / "ema-float32.weights.h5"
+        model.ema_network.save_weights(str(full))
+        _to_float16_h5(full, work / WEIGHTS_NAME)
+        noise = np.random.default_rng(1234).standard_normal(
+            (num_reference, model.config.image_size, model.config.image_size, 3)).astype("float32")
+        float32_samples = np.asarray(ops.convert_to_numpy(model.generate(num_reference, reference_steps,
+                                                                          initial_noise=noise)))
+        float32_loss = validation_noise_loss(model, validation_images)
+        model.ema_network.load_weights(str(work / WEIGHTS_NAME))  # now the shipped float16 values
+        images = np.asarray(ops.convert_to_numpy(model.generate(num_reference, reference_steps, initial_noise=noise)))
+        loss = validation_noise_loss(model, validation_images)
+        full.unlink()
+        np.savez_compressed(work / SAMPLES_NAME, initial_noise=noise, images=images,
+                            diffusion_steps=np.int64(reference_steps))
+        logs = state.get("logs", {})
+        batch_size = model.config.batch_size
+        steps = int(state.get("optimizer_iterations", 0))
+        info = {
+            "name": name,
+            "summary": summary,
+            "config": model.config.to_dict(),
+            "parameters": int(model.ema_network.count_params()),
+            "normalizer": {"mean": ops.convert_to_numpy(model.normalizer.adapt_mean).tolist(),
+                           "variance": ops.convert_to_numpy(model.normalizer.adapt_variance).tolist()},
+            "weights_file": WEIGHTS_NAME,
+            "weights_dtype": "float16",
+            "weights_sha256": _sha256(work / WEIGHTS_NAME),
+            "training": {
+                **training,
+                "epochs": int(state.get("epoch", 0)),
+                "optimizer_steps": steps,
+                "images_seen": steps * batch_size,
+                "final_train_noise_loss": logs.get("n_loss"),
+                "final_val_noise_loss_keras": logs.get("val_n_loss"),
+            },
+            "evaluation": {
+                "validation_noise_loss": loss,
+                "validation_noise_loss_float32": float32_loss,
+                "how": "validation_noise_loss(model, test images, seed=0, repetitions=2): EMA network, mean "
+                       "absolute noise error, NumPy-seeded noise and times",
+                "float16_max_pixel_difference": float(np.abs(images - float32_samples).max()),
+            },
+        }
+        (work / INFO_NAME).write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
+        (work / CARD_NAME).write_text(write_card(info), encoding="utf-8")
+        if folder.exists():
+            shutil.rmtree(folder)
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(work, folder)
+    finally:
+        if work.exists():
+            shutil.rmtree(work, ignore_errors=True)
+    return folder
+
+
+def write_card(info: dict[str, Any]) -> str:
+    """The model card (Markdown) for ``info`` as stored in ``model.json``."""
+    config, training, evaluation = info["config"], info["training"], info["evaluation"]
+    seen = int(training["images_seen"])
+    budget = training.get("target_images")
+    progress = ""
+    if budget and seen < budget:
+        progress = (f"\n**Training is not finished**: this model has seen {seen:,} of its planned {budget:,} images "
+                    f"({100 * seen / budget:.0f} %). {training.get('progress_note', '')}\n")
+    widths = "/".join(str(w) for w in config["widths"])
+    rows = [
+        ("Architecture", f"residual U-Net, widths {widths}, block depth {config['block_depth']}, "
+                         f"{info['parameters']:,} parameters, {config['image_size']}x{config['image_size']} RGB"),
+        ("Method", f"DDIM, signal rates {config['min_signal_rate']}..{config['max_signal_rate']}, "
+                   f"{config['loss'].upper()} noise loss, EMA {config['ema']}"),
+        ("Data", training["data"]),
+        ("Split", training["split"]),
+        ("Augmentation", "horizontal flips" if config["augment_flip"] else "none"),
+        ("Optimizer", f"AdamW, learning rate {config['learning_rate']}, weight decay {config['weight_decay']}, "
+                      f"batch {config['batch_size']}"),
+        ("Images seen", f"{seen:,} ({training['optimizer_steps']:,} optimizer steps, {training['epochs']} epochs "
+                        f"of {config['dataset_repetitions']} x the training images)"),
+        ("Wall time", training["wall_time"]),
+        ("Hardware", training["hardware"]),
+        ("Software", training["software"]),
+        ("Seed", str(config["seed"])),
+        ("Final training noise loss", _fmt(training.get("final_train_noise_loss"))),
+        ("Final validation noise loss (Keras log)", _fmt(training.get("final_val_noise_loss_keras"))),
+        ("Validation noise loss, fixed noise", f"{evaluation['validation_noise_loss']:.4f} (float16 weights; "
+                                               f"{evaluation['validation_noise_loss_float32']:.4f} in float32)"),
+        ("float16 storage", f"largest pixel difference to float32 samples: "
+                            f"{evaluation['float16_max_pixel_difference']:.2g}"),
+    ]
+    table = "\n".join(f"| {key} | {value} |" for key, value in rows)
+    return f"""# Model card: `{info['name']}`
+
+{info['summary']}
+{progress}
+Load it with `ddim_tutorial.pretrained.load("{info['name']}")` (offline, TensorFlow, JAX or PyTorch).
+
+| | |
+|---|---|
+{table}
+
+The validation noise loss with fixed noise is `pretrained.validation_noise_loss` on the 240
+held-out test photographs: the EMA network's mean absolute error in predicting the noise,
+with noise and diffusion times drawn by NumPy (seed 0, each image twice), so that it is the
+same on every backend. An untrained network scores about 0.8. The test suite recomputes it.
+
+## Reproduce
+
+From the repository's root, with the photographs in `flowers12/`:
+
+```bash
+{training['command']}
+{training.get('export_command', '')}
+```
+{f"(both wrapped in `{training['script']}`)" if training.get('script') else ""}
+
+## Data provenance
+
+{training['provenance']}
+"""
+
+
+def _fmt(value: Any) -> str:
+    return "n/a" if value is None else f"{float(value):.4f}"
