@@ -293,10 +293,12 @@ def batch_images(images: np.ndarray, config: Any, training: bool, *, repeat: boo
                  use_tf_data: bool | None = None) -> Any:
     """Turn an image array into the reference's batched pipeline.
 
-    Returns a ``tf.data.Dataset`` (cache, repeat, shuffle with a ``10 * batch_size`` buffer,
-    batch with ``drop_remainder``, prefetch) when Keras runs on TensorFlow, and an
+    Returns a ``tf.data.Dataset`` (repeat, shuffle with a ``10 * batch_size`` buffer, batch
+    with ``drop_remainder``, prefetch) when Keras runs on TensorFlow, and an
     :class:`ArrayBatches` doing the same in NumPy otherwise. ``use_tf_data`` forces one of
     the two. Horizontal flips are applied when ``training`` and ``config.augment_flip``.
+    The reference's ``cache()`` is left out here: the images are already preprocessed and in
+    memory, so a cache would only hold a second copy.
     """
     images = _check_images(images)
     _check_enough_images(len(images), config.batch_size)
@@ -309,13 +311,38 @@ def batch_images(images: np.ndarray, config: Any, training: bool, *, repeat: boo
                             seed=config.seed)
     tf = _import_tensorflow()
     dataset = tf.data.Dataset.from_tensor_slices(images)
-    return _finish_tf_pipeline(dataset, config, training=training, repeat=repeat, shuffle=shuffle)
+    return _finish_tf_pipeline(dataset, config, training=training, repeat=repeat, shuffle=shuffle, cache=False)
 
 
-def _finish_tf_pipeline(dataset: Any, config: Any, *, training: bool, repeat: bool, shuffle: bool) -> Any:
-    """cache -> repeat -> shuffle -> (flip) -> batch -> prefetch, in the reference's order."""
+#: The attribute of a cached pipeline from :func:`_finish_tf_pipeline` that builds the same
+#: pipeline without its cache; :func:`take_images` reads from that one.
+_UNCACHED_PIPELINE = "_ddim_uncached_pipeline"
+
+
+def _finish_tf_pipeline(dataset: Any, config: Any, *, training: bool, repeat: bool, shuffle: bool,
+                        cache: bool = True) -> Any:
+    """cache -> repeat -> shuffle -> (flip) -> batch -> prefetch, in the reference's order.
+
+    An iterator that stops before the end of the first pass leaves ``cache()`` half
+    written, and TensorFlow then logs "The calling iterator did not fully read the dataset
+    being cached" as it discards it. Training always reads whole passes, but a preview of
+    a few batches does not, so a cached pipeline carries (under ``_UNCACHED_PIPELINE``) a
+    function that builds the same pipeline without the cache, for :func:`take_images`.
+    """
+    pipeline = _assemble_tf_pipeline(dataset, config, training=training, repeat=repeat, shuffle=shuffle,
+                                     cache=cache)
+    if cache:
+        setattr(pipeline, _UNCACHED_PIPELINE,
+                lambda: _assemble_tf_pipeline(dataset, config, training=training, repeat=repeat,
+                                              shuffle=shuffle, cache=False))
+    return pipeline
+
+
+def _assemble_tf_pipeline(dataset: Any, config: Any, *, training: bool, repeat: bool, shuffle: bool,
+                          cache: bool) -> Any:
     tf = _import_tensorflow()
-    dataset = dataset.cache()
+    if cache:
+        dataset = dataset.cache()
     if repeat:
         dataset = dataset.repeat(config.dataset_repetitions)
     if shuffle:
@@ -494,14 +521,17 @@ def take_images(dataset_or_array: Any, num_images: int) -> np.ndarray:
     """The first ``num_images`` images of an array, a ``tf.data.Dataset`` or any iterable of batches.
 
     Batches may be arrays or tensors of any backend, or tuples whose first element holds
-    the images. Raises ``ValueError`` if fewer images are available.
+    the images. Raises ``ValueError`` if fewer images are available. A cached pipeline of
+    this module is read through its uncached twin (the same steps without ``cache()``), so
+    that stopping part-way leaves no half-written cache behind for TensorFlow to warn about.
     """
     if not isinstance(num_images, int) or isinstance(num_images, bool) or num_images < 0:
         raise ValueError(f"num_images={num_images!r} is invalid: it must be a non-negative integer.")
     if isinstance(dataset_or_array, np.ndarray):
         chunks: Iterable[Any] = [dataset_or_array]
     elif hasattr(dataset_or_array, "as_numpy_iterator"):  # tf.data.Dataset, without importing TF
-        chunks = dataset_or_array.as_numpy_iterator()
+        uncached = getattr(dataset_or_array, _UNCACHED_PIPELINE, None)
+        chunks = (uncached() if uncached is not None else dataset_or_array).as_numpy_iterator()
     elif isinstance(dataset_or_array, keras.utils.PyDataset):
         chunks = (dataset_or_array[i] for i in range(len(dataset_or_array)))
     else:

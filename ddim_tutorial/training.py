@@ -296,7 +296,11 @@ def _limit_batches(dataset: Any, limit: int | None) -> Any:
     if limit is None:
         return dataset
     if hasattr(dataset, "take") and hasattr(dataset, "as_numpy_iterator"):  # tf.data
-        return dataset.take(limit)
+        from .data import _UNCACHED_PIPELINE
+
+        # A cache read part-way is discarded with a TensorFlow warning: cap the uncached pipeline.
+        uncached = getattr(dataset, _UNCACHED_PIPELINE, None)
+        return (uncached() if uncached is not None else dataset).take(limit)
     if isinstance(dataset, keras.utils.PyDataset):
         return _FirstBatches(dataset, limit)
     raise ValueError(f"max_train_batches cannot limit a dataset of type {type(dataset).__name__}.")

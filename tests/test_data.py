@@ -571,3 +571,84 @@ def test_load_dataset_bad_arguments(monkeypatch, kwargs, match) -> None:
     monkeypatch.delenv("DDIM_DATA_DIR", raising=False)
     with pytest.raises(ValueError, match=match):
         data.load_dataset(small_config(), **kwargs)
+
+
+# ------------------------------------------------- partial reads of cached pipelines
+_CACHE_WARNING = "did not fully read the dataset being cached"
+
+_PREVIEW_SCRIPT = r"""
+import gc
+import sys
+import time
+
+import numpy as np
+import tensorflow as tf
+
+from ddim_tutorial import data
+from ddim_tutorial.config import DDIMConfig
+
+config = DDIMConfig(image_size=16, widths=(8, 16), embedding_dims=8, batch_size=4, dataset_repetitions=3,
+                    seed=0, kid_weights=None, validation_kid=False)
+images = data.synthetic_flowers(400, 16)  # far more than the shuffle buffer reads for one batch
+pipelines = {"array": data.batch_images(images, config, training=True, use_tf_data=True)}
+try:
+    import tensorflow_datasets as tfds
+except ImportError:
+    tfds = None
+if tfds is not None:  # Oxford Flowers' pipeline, with the download replaced by the same images
+    pixels = np.round(images * 255).astype("uint8")
+    tfds.load = lambda name, split, shuffle_files: tf.data.Dataset.from_tensor_slices(
+        {"image": pixels, "label": np.zeros(len(pixels), "int64")})
+    data._unreachable_download_hosts = lambda *args: None
+    pipelines["tfds"] = data.flowers_dataset(config, "train")
+for name, pipeline in pipelines.items():
+    assert data.take_images(pipeline, 6).shape == (6, 16, 16, 3), name
+    assert data.take_images(pipeline, 2).shape == (2, 16, 16, 3), name
+gc.collect()
+time.sleep(0.5)
+print("previewed:", ", ".join(pipelines), flush=True)
+sys.stderr.write("CONTROL\n")
+sys.stderr.flush()
+# The control: a cache read part-way by hand must warn, or this process would prove nothing.
+iterator = iter(tf.data.Dataset.range(1000).cache())
+next(iterator)
+del iterator
+gc.collect()
+time.sleep(0.5)
+"""
+
+
+@pytest.mark.skipif(not HAS_TF, reason="tf.data needs TensorFlow")
+def test_take_images_of_a_cached_pipeline_logs_no_tensorflow_cache_warning(tmp_path: Path) -> None:
+    """Lesson 02 previews one batch of the training pipeline: TensorFlow must not warn about it."""
+    import os
+    import subprocess
+
+    script = tmp_path / "preview.py"
+    script.write_text(_PREVIEW_SCRIPT, encoding="utf-8")
+    env = dict(os.environ, KERAS_BACKEND="tensorflow", TF_CPP_MIN_LOG_LEVEL="0",
+               PYTHONPATH=str(Path(__file__).resolve().parents[1]))
+    result = subprocess.run([sys.executable, str(script)], env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "previewed: array" in result.stdout
+    before, marker, control = result.stderr.partition("CONTROL\n")
+    assert marker, result.stderr[-3000:]
+    assert _CACHE_WARNING in control, "the control did not warn: TensorFlow's log is not visible here"
+    assert _CACHE_WARNING not in before, before[-3000:]
+
+
+@pytest.mark.skipif(not HAS_TF, reason="TFDS needs TensorFlow")
+def test_take_images_of_a_cached_pipeline_gives_its_first_batches(monkeypatch) -> None:
+    tf = pytest.importorskip("tensorflow")
+    tfds = pytest.importorskip("tensorflow_datasets")
+    images = asymmetric_images(40)
+    pixels = np.round(images * 255).astype(np.uint8)
+    monkeypatch.setattr(tfds, "load", lambda name, split, shuffle_files: tf.data.Dataset.from_tensor_slices(
+        {"image": pixels, "label": np.arange(len(pixels))}))
+    monkeypatch.setattr(data, "_unreachable_download_hosts", lambda *args: None)
+    config = small_config(image_size=8, batch_size=4, dataset_repetitions=2)
+    for shuffle in (False, True):  # a seeded shuffle: a fresh pipeline's first pass is always the same
+        first_pass = data.flowers_dataset(config, "train", shuffle=shuffle).take(3).as_numpy_iterator()
+        preview = data.take_images(data.flowers_dataset(config, "train", shuffle=shuffle), 10)
+        np.testing.assert_allclose(preview, np.concatenate(list(first_pass))[:10], atol=1e-6)
+    assert ids_of(preview, 40) != list(range(10)), "the seeded shuffle did not reorder the images"

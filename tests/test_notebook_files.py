@@ -332,31 +332,100 @@ def test_get_trained_model_prefers_the_given_checkpoint_then_the_environment(cle
         lesson.get_trained_model(verbose=False)
 
 
-def test_get_trained_model_reuses_lesson_4s_run_then_trains_once(clean_env, smoke_checkpoint, tmp_path, capsys):
-    import shutil
+# ------------------------------------------------- sources, and the sentences issue 11 corrected
+def markdown_text(name: str) -> str:
+    """All markdown of a notebook with every run of white space folded, so phrases match across lines."""
+    return re.sub(r"\s+", " ", "\n".join(cells(name, "markdown")))
 
-    clean_env.chdir(tmp_path)
-    clean_env.setenv(lesson.FAST_ENV_VAR, "1")
-    trained = []
 
-    def fake_train(config=None, **kwargs):
-        trained.append(config)
-        return "a model", None
+CORE_SOURCES = {
+    "https://keras.io/examples/generative/ddim/": "the Keras DDIM example",
+    "https://arxiv.org/abs/2010.02502": "the DDIM paper",
+    "https://arxiv.org/abs/2006.11239": "the DDPM paper",
+    "https://arxiv.org/abs/1801.01401": "the KID paper (Demystifying MMD GANs)",
+}
+KERAS_OPS = "https://keras.io/api/ops/"
+KERAS_RANDOM = "https://keras.io/api/random/"
+KERAS_MODEL = "https://keras.io/api/models/model/"
+IPYWIDGETS = "https://ipywidgets.readthedocs.io/"
+#: The pages each lesson must link besides CORE_SOURCES: the Keras 3 API it uses, and its own papers.
+LESSON_SOURCES = {
+    "01_diffusion_schedule": {KERAS_OPS, IPYWIDGETS, "https://arxiv.org/abs/2102.09672"},
+    "02_forward_noising": {KERAS_OPS, IPYWIDGETS, "https://keras.io/api/layers/preprocessing_layers/numerical/normalization/",
+                           "https://www.tensorflow.org/api_docs/python/tf/data/Dataset"},
+    "03_unet": {KERAS_OPS, KERAS_RANDOM, KERAS_MODEL, "https://keras.io/api/layers/base_layer/",
+                "https://keras.io/api/layers/convolution_layers/convolution2d/",
+                "https://keras.io/api/layers/normalization_layers/batch_normalization/",
+                "https://keras.io/api/layers/pooling_layers/average_pooling2d/",
+                "https://keras.io/api/layers/reshaping_layers/up_sampling2d/",
+                "https://keras.io/api/layers/merging_layers/concatenate/", "https://keras.io/api/layers/merging_layers/add/",
+                "https://arxiv.org/abs/1505.04597"},
+    "04_training": {KERAS_OPS, KERAS_RANDOM, "https://keras.io/api/models/model_training_apis/",
+                    "https://keras.io/api/optimizers/adamw/", "https://keras.io/api/losses/regression_losses/",
+                    "https://keras.io/api/callbacks/"},
+    "05_kid": {KERAS_OPS, "https://keras.io/api/applications/inceptionv3/", "https://keras.io/api/metrics/base_metric/",
+               "https://keras.io/api/layers/preprocessing_layers/image_preprocessing/resizing/"},
+    "06_sampling": {KERAS_OPS, KERAS_RANDOM, KERAS_MODEL, IPYWIDGETS},
+    "07_interpolation": {KERAS_OPS, KERAS_RANDOM, IPYWIDGETS},
+}
 
-    clean_env.setattr(lesson, "train_lesson_model", fake_train)
-    assert lesson.find_checkpoint() is None
-    assert lesson.get_trained_model() == "a model"
-    assert trained == [lesson.lesson_config()] and "training a quick model" in capsys.readouterr().out
 
-    shutil.copytree(smoke_checkpoint, lesson.run_dir() / "last")
-    assert lesson.find_checkpoint() == lesson.run_dir() / "last"
-    shutil.copytree(smoke_checkpoint, lesson.run_dir() / "best")
-    assert lesson.find_checkpoint() == lesson.run_dir() / "best"
-    model = lesson.get_trained_model()
-    assert model.is_adapted and len(trained) == 1
-    assert "Loaded runs/lessons-fast/best" in capsys.readouterr().out
+def sources_links(name: str) -> list[str]:
+    sections = [text for text in cells(name, "markdown") if text.startswith("## Sources")]
+    assert len(sections) == 1, f"{name} needs exactly one markdown cell that starts with '## Sources'"
+    assert cells(name, "markdown")[-1] == sections[0], f"{name}: the Sources cell belongs at the end"
+    return re.findall(r"\]\(([^)\s]+)\)", sections[0])
 
-    (lesson.run_dir() / "best" / "model.weights.h5").write_bytes(b"damaged")
-    (lesson.run_dir() / "last" / "model.weights.h5").write_bytes(b"damaged")
-    assert lesson.get_trained_model() == "a model" and len(trained) == 2
-    assert "Could not reuse" in capsys.readouterr().out
+
+@pytest.mark.parametrize("name", LESSONS)
+def test_lesson_ends_with_sources_linking_the_papers_and_the_keras_pages_it_uses(name):
+    links = sources_links(name)
+    assert links and all(link.startswith("https://") for link in links), links
+    missing = [label for url, label in CORE_SOURCES.items() if url not in links]
+    assert not missing, f"{name}'s Sources lack {missing}"
+    missing = sorted(url for url in LESSON_SOURCES[name] if not any(link.startswith(url) for link in links))
+    assert not missing, f"{name}'s Sources lack {missing}"
+
+
+@pytest.mark.parametrize("name", LESSONS)
+def test_sources_follow_what_the_lesson_code_uses(name):
+    links = sources_links(name)
+    code = "\n".join(cells(name, "code"))
+    needed = {IPYWIDGETS: "widgets." in code, KERAS_OPS: "from keras import ops" in code,
+              KERAS_RANDOM: "keras.random." in code, KERAS_MODEL: "keras.Model(" in code}
+    missing = sorted(url for url, used in needed.items() if used and not any(link.startswith(url) for link in links))
+    assert not missing, f"{name} uses these APIs in its code but does not link {missing}"
+
+
+#: Sentences the review quoted as wrong (issue 11); they must not come back.
+WRONG_SENTENCES = [
+    ("01_diffusion_schedule", "Near the two ends of the arc the cosine (and the sine) change slowly"),
+    ("01_diffusion_schedule", 'the schedule spends a fair share of its time near "almost clean" and "almost noise"'),
+    ("02_forward_noising", "only a faint colour cast survives, the 2 % of signal that `min_signal_rate` leaves in"),
+    ("05_kid", "It is zero exactly when the two distributions are the same"),
+    ("05_kid", "which is why the Keras example measures KID with only 5 steps during training"),
+    ("06_sampling", "it is what makes lesson 7's smooth interpolation impossible"),
+    ("06_sampling", "so other values also ask it about noise levels it never saw"),
+]
+#: What the corrected cells say instead.
+CORRECTED_FACTS = [
+    ("01_diffusion_schedule", r"signal rate is a cosine, which falls fastest .{0,80}`t = 1`"),
+    ("01_diffusion_schedule", r"noise rate is a sine, which grows fastest .{0,80}`t = 0`"),
+    ("01_diffusion_schedule", r"What does slow down towards the ends are the \*variances\*"),
+    ("02_forward_noising", r"−34 dB"),
+    ("02_forward_noising", r"`noisy · std \+ mean`.{0,120}per-channel `mean`.{0,80}the same for every flower"),
+    ("05_kid", r"up to order three"),
+    ("05_kid", r"5 steps for the KID it reports during training are a matter of cost"),
+    ("06_sampling", r"every image of a batch draws \*its own\* fresh noise"),
+    ("06_sampling", r"0\.2 lies well inside that range"),
+]
+
+
+@pytest.mark.parametrize("name, sentence", WRONG_SENTENCES)
+def test_sentences_corrected_by_issue_11_are_gone(name, sentence):
+    assert sentence not in markdown_text(name)
+
+
+@pytest.mark.parametrize("name, pattern", CORRECTED_FACTS)
+def test_lessons_state_the_corrected_facts(name, pattern):
+    assert re.search(pattern, markdown_text(name)), f"{name} should say: {pattern}"

@@ -239,3 +239,12 @@ def test_cli_lists_and_samples_bundled_models(tmp_path, capsys):
 def test_package_data_declares_the_bundled_files():
     text = (Path(__file__).resolve().parents[1] / "pyproject.toml").read_text()
     assert "bundled/*/*" in text
+
+
+def test_readme_shows_a_small_committed_grid_of_each_model():
+    root = Path(__file__).resolve().parents[1]
+    readme = (root / "README.md").read_text(encoding="utf-8")
+    for name in ("flowers32", "flowers64"):
+        picture = root / "docs" / "images" / f"{name}.png"
+        assert f"docs/images/{name}.png" in readme and picture.is_file(), name
+        assert picture.read_bytes()[:4] == b"\x89PNG" and picture.stat().st_size < 300_000

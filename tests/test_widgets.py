@@ -120,7 +120,7 @@ def test_noising_explorer_rejects_images_without_spread():
 # ------------------------------------------------------------------- sampler
 def test_sampler_explorer_computes_only_on_sample_and_reuses_the_cache():
     model = FakeModel()
-    explorer = widgets.sampler_explorer(model, num_images=4)
+    explorer = widgets.sampler_explorer(model, num_images=4, live=False)
     assert len(model.calls) == 1
     call = model.calls[0]
     assert (call["num_images"], call["steps"], call["eta"], call["seed"]) == (4, SMOKE.plot_diffusion_steps, 0.0, 0)
@@ -156,7 +156,7 @@ def test_sampler_explorer_computes_only_on_sample_and_reuses_the_cache():
 
 def test_sampler_explorer_refuses_min_signal_above_max_signal():
     model = FakeModel()
-    explorer = widgets.sampler_explorer(model, num_images=2)
+    explorer = widgets.sampler_explorer(model, num_images=2, live=False)
     explorer.controls["max signal"].value = 0.5
     explorer.controls["min signal"].value = 0.5
     explorer.controls["sample"].click()
@@ -179,6 +179,70 @@ def test_sampler_explorer_exposes_the_documented_names():
     assert explorer.image in explorer.widget.children
 
 
+class SlowFakeModel(FakeModel):
+    """A FakeModel whose every grid takes ``seconds``, to stand for a large model on a CPU."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__()
+        self.seconds = seconds
+
+    def generate(self, *args, **kwargs):
+        import time
+
+        time.sleep(self.seconds)
+        return super().generate(*args, **kwargs)
+
+
+def test_fast_sampler_redraws_on_slider_release_without_a_button():
+    model = FakeModel()
+    explorer = widgets.sampler_explorer(model, num_images=4)
+    assert explorer.live and explorer.controls["sample"].layout.display == "none"
+    assert "ddim-live" in classes(explorer.widget)
+    png = explorer.png
+    explorer.controls["steps"].value = 5  # what a slider release does
+    assert len(model.calls) == 2 and model.calls[-1]["steps"] == 5
+    assert explorer.png != png and "press" not in explorer.status.value
+    explorer.controls["eta"].value = 0.5
+    assert model.calls[-1]["eta"] == pytest.approx(0.5) and explorer.settings_shown["eta"] == 0.5
+
+
+def test_fast_interpolation_redraws_on_seed_release():
+    model = FakeModel()
+    explorer = widgets.interpolation_explorer(model, num_mixes=3)
+    assert explorer.live
+    explorer.controls["seed b"].value = 7
+    assert len(model.calls) == 2 and explorer.settings_shown["seed b"] == 7
+
+
+def test_slow_sampler_keeps_the_button(monkeypatch):
+    monkeypatch.setattr(widgets, "LIVE_SECONDS", 0.05)
+    model = SlowFakeModel(0.1)
+    explorer = widgets.sampler_explorer(model, num_images=2)
+    assert not explorer.live and explorer.controls["sample"].layout.display != "none"
+    assert len(model.calls) == 2, "one default grid, and one warm run to time it"
+    explorer.controls["steps"].value = 5
+    assert len(model.calls) == 2 and "press" in explorer.status.value
+    explorer.controls["sample"].click()
+    assert model.calls[-1]["steps"] == 5
+
+
+def test_first_slow_call_is_timed_again_warm(monkeypatch):
+    """A first grid slowed by compilation alone does not keep the button."""
+    monkeypatch.setattr(widgets, "LIVE_SECONDS", 0.05)
+
+    class CompilesOnce(FakeModel):
+        def generate(self, *args, **kwargs):
+            import time
+
+            if not self.calls:
+                time.sleep(0.1)
+            return super().generate(*args, **kwargs)
+
+    assert widgets.sampler_explorer(CompilesOnce(), num_images=2).live
+    with pytest.raises(ValueError, match="live"):
+        widgets.sampler_explorer(FakeModel(), live="sometimes")
+
+
 def test_explorers_display_their_container(capsys):
     explorer = widgets.schedule_explorer()
     explorer._ipython_display_()  # outside a notebook this prints the widget's text form
@@ -198,7 +262,7 @@ def test_explorers_reject_things_that_are_not_models():
 # ------------------------------------------------------------- interpolation
 def test_interpolation_explorer_mix_slider_uses_the_computed_row():
     model = FakeModel()
-    explorer = widgets.interpolation_explorer(model, seed_a=0, seed_b=1, num_mixes=5, steps=3)
+    explorer = widgets.interpolation_explorer(model, seed_a=0, seed_b=1, num_mixes=5, steps=3, live=False)
     assert len(model.calls) == 1
     noises = model.calls[0]["initial_noise"]
     assert noises.shape == (5, SMOKE.image_size, SMOKE.image_size, 3)
@@ -223,7 +287,7 @@ def test_interpolation_explorer_mix_slider_uses_the_computed_row():
 
 def test_interpolation_explorer_needs_two_different_seeds():
     model = FakeModel()
-    explorer = widgets.interpolation_explorer(model, num_mixes=3)
+    explorer = widgets.interpolation_explorer(model, num_mixes=3, live=False)
     explorer.controls["seed b"].value = explorer.controls["seed a"].value
     explorer.controls["sample"].click()
     assert len(model.calls) == 1
@@ -243,7 +307,7 @@ def tiny_model():
 
 
 def test_sampler_explorer_with_a_real_model(tiny_model):
-    explorer = widgets.sampler_explorer(tiny_model, num_images=2, steps=2)
+    explorer = widgets.sampler_explorer(tiny_model, num_images=2, steps=2, live=False)
     first = explorer.result.copy()
     assert first.shape == (2, SMOKE.image_size, SMOKE.image_size, 3)
     assert 0.0 <= first.min() and first.max() <= 1.0
@@ -254,7 +318,7 @@ def test_sampler_explorer_with_a_real_model(tiny_model):
 
 
 def test_trajectory_explorer_with_a_real_model(tiny_model):
-    explorer = widgets.trajectory_explorer(tiny_model, steps=3, max_columns=10)
+    explorer = widgets.trajectory_explorer(tiny_model, steps=3, max_columns=10, live=False)
     assert [step.step for step in explorer.result] == [0, 1, 2]
     assert {"ddim-trajectory", "ddim-explorer"} <= set(classes(explorer.widget))
     assert len(explorer.figure.axes) == 2 * 3  # noisy row and predicted row, one column per step

@@ -1,4 +1,5 @@
-"""Lesson 07 in JupyterLab: Run All, then the "mix" slider walks between two seeds' images."""
+"""Lesson 07 in JupyterLab: Run All, then the "mix" slider walks between two seeds' images and
+releasing "seed b" samples a new row at once (the explorer is live with the bundled model)."""
 
 from __future__ import annotations
 
@@ -37,4 +38,15 @@ def test_mix_slider_changes_the_image(lesson07):
     assert float(new) > float(old)
     # The middle image changed, not only the caption above it.
     assert lesson07.picture_change_since(GRID, before_png) > 0, f"mix {old} -> {new}: same images"
+    lesson07.assert_no_errors()
+
+
+def test_releasing_a_seed_samples_a_new_row(lesson07):
+    assert lesson07.root.locator(f"{EXPLORER}.ddim-live").count() == 1, "the explorer waits for a button press"
+    before = lesson07.fingerprint(GRID)
+    before_png = lesson07.image_bytes(GRID)
+    old, new = lesson07.move_slider("seed b", presses=1, within=EXPLORER)
+    lesson07.wait_for_change(GRID, before)
+    lesson07.screenshot("interpolation_after_seed_b", EXPLORER)
+    assert lesson07.picture_change_since(GRID, before_png) > 0, f"seed b {old} -> {new}: same images"
     lesson07.assert_no_errors()
