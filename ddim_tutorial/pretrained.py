@@ -231,6 +231,8 @@ def export(checkpoint: str | os.PathLike, name: str, *, summary: str, training: 
 
     ``training`` holds the card's figures that only the caller knows (command, wall time,
     hardware, data); the rest (images seen, losses, the float16 check) is measured here.
+    ``summary`` may use ``{images_seen}``, ``{optimizer_steps}``, ``{epochs}``,
+    ``{parameters}`` and ``{validation_noise_loss}`` (``str.format`` fields).
     """
     from keras import ops
 
@@ -260,6 +262,10 @@ def export(checkpoint: str | os.PathLike, name: str, *, summary: str, training: 
         logs = state.get("logs", {})
         batch_size = model.config.batch_size
         steps = int(state.get("optimizer_iterations", 0))
+        # The summary may name measured figures: "{images_seen:,} images, loss {validation_noise_loss:.3f}".
+        summary = summary.format(images_seen=steps * batch_size, optimizer_steps=steps,
+                                 epochs=int(state.get("epoch", 0)), validation_noise_loss=loss,
+                                 parameters=int(model.ema_network.count_params()))
         info = {
             "name": name,
             "summary": summary,
