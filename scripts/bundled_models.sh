@@ -13,7 +13,7 @@ PY=${PY:-.venv/bin/python}
 action=$1 name=$2
 
 case $name in
-    flowers32) args=(--epochs 80 --seed 0 --batch-size 32 --set image_size=32 'widths=[32,64,96]' block_depth=2
+    flowers32) args=(--epochs 45 --seed 0 --batch-size 32 --set image_size=32 'widths=[32,64,96]' block_depth=2
                      augment_flip=true validation_kid=false kid_weights=null)
                target=() ;;
     flowers64) args=(--epochs 140 --seed 0 --set augment_flip=true validation_kid=false kid_weights=null)
