@@ -38,7 +38,8 @@ fi
 # The tests that depend on the backend, once per backend, where TensorFlow is absent.
 backend_tests=()
 for file in tests/test_no_tensorflow.py tests/test_network.py tests/test_model.py tests/test_sampling.py \
-            tests/test_compiled_sampling.py tests/test_kid.py tests/test_data.py tests/test_checkpoints.py; do
+            tests/test_compiled_sampling.py tests/test_kid.py tests/test_data.py tests/test_checkpoints.py \
+            tests/test_pretrained.py; do
     [ -f "$file" ] && backend_tests+=("$file")
 done
 for backend in jax torch; do
