@@ -61,7 +61,7 @@ class DDIMConfig:
     loss: str = "mae"
     # speed options; the defaults keep the reference's behaviour
     mixed_precision: str | None = None
-    jit_compile: bool | str = "auto"
+    jit_compile: bool | str = "auto"  # "auto": per backend and device, see DiffusionModel.compile
     steps_per_execution: int = 1
     # reproducibility: None draws fresh randomness each run
     seed: int | None = None
@@ -224,11 +224,12 @@ PRESETS: dict[str, dict[str, Any]] = {
     # The reference network on 64x64 images for a short class: about 5 epochs of the
     # reference's ~110 s per epoch on a T4 (the reference's own figure; we could not time
     # a T4 here). Flips double the effective data; KID is measured after training.
+    # jit_compile stays "auto": XLA where it pays (a GPU/TPU, and JAX), never
+    # torch.compile, and not on a TensorFlow CPU (0.28-0.52x speed, benchmarks/README.md).
     "workshop": dict(
         num_epochs=5,
         augment_flip=True,
         validation_kid=False,
-        jit_compile=True,
     ),
     # The reference's full recommendation: its defaults, trained for 50 epochs.
     "reference": dict(num_epochs=50),

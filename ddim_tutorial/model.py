@@ -6,9 +6,10 @@ diffusion (noise the images at random times) and the denoising prediction;
 that update the exponential moving average (EMA) of the weights after each optimizer step,
 because JAX keeps the model's state outside the variables while it trains.
 
-Speed options (all off by default, so training matches the reference): mixed precision
+Speed options (off by default, so training matches the reference): mixed precision
 (``config.mixed_precision``; ``mixed_float16`` gets Keras' dynamic loss scaling), XLA
-(``config.jit_compile``), ``config.steps_per_execution``, and data parallelism through
+(``config.jit_compile``; ``"auto"`` turns it on only where it pays, see ``compile``),
+``config.steps_per_execution``, and data parallelism through
 :mod:`ddim_tutorial.distribution`. Sampling runs as one compiled loop
 (:mod:`ddim_tutorial.compiled_sampling`) unless ``generate(..., compiled=False)``.
 """
@@ -115,6 +116,9 @@ class DiffusionModel(keras.Model):
 
         Keras finalizes a fresh Normalization layer to mean 0 and variance 1, which no image
         data in [0, 1] has (its variance is at most 0.25), so those values mean "never adapted".
+        Inside a traced TensorFlow or JAX step the values cannot be read, so the answer there
+        is True; that is why ``fit``, ``evaluate`` and ``predict`` check eagerly, before the
+        first step, on every backend.
         """
         if self._adapted:
             return True
@@ -123,7 +127,7 @@ class DiffusionModel(keras.Model):
         try:
             mean = np.asarray(ops.convert_to_numpy(self.normalizer.adapt_mean))
             variance = np.asarray(ops.convert_to_numpy(self.normalizer.adapt_variance))
-        except Exception:  # symbolic values while Keras traces a step: cannot tell, so trust the caller
+        except Exception:  # symbolic values while Keras traces a step: the entry points checked already
             return True
         self._adapted = not (np.all(mean == 0.0) and np.all(variance == 1.0))
         return self._adapted
@@ -133,6 +137,9 @@ class DiffusionModel(keras.Model):
 
         ``data`` is an array, a ``tf.data.Dataset`` or any iterable of image batches (a
         ``keras.utils.PyDataset`` too); ``max_batches`` limits how many batches are read.
+        Every batch the data yields is read, so a dataset repeated ``k`` times is read ``k``
+        times, as the reference's ``normalizer.adapt(train_dataset)`` does: the statistics
+        are those of one pass (each image counts ``k`` times), at ``k`` times the cost.
         """
         count, total, total_squares = 0, np.zeros(3), np.zeros(3)
         for batch in _iterate_batches(data, max_batches):
@@ -158,6 +165,32 @@ class DiffusionModel(keras.Model):
             raise RuntimeError("The normalizer has no mean and variance yet: call "
                                "model.adapt_normalizer(train_images) before training or sampling "
                                "(or load a checkpoint).")
+
+    # Keras' entry points, checked eagerly: inside a traced step ``is_adapted`` cannot tell,
+    # and training on unnormalized pixels would fail only at the first sample grid or save.
+    def fit(self, *args, **kwargs):
+        self._require_adapted()
+        return super().fit(*args, **kwargs)
+
+    def evaluate(self, *args, **kwargs):
+        self._require_adapted()
+        return super().evaluate(*args, **kwargs)
+
+    def predict(self, *args, **kwargs):
+        self._require_adapted()
+        return super().predict(*args, **kwargs)
+
+    def train_on_batch(self, *args, **kwargs):
+        self._require_adapted()
+        return super().train_on_batch(*args, **kwargs)
+
+    def test_on_batch(self, *args, **kwargs):
+        self._require_adapted()
+        return super().test_on_batch(*args, **kwargs)
+
+    def predict_on_batch(self, *args, **kwargs):
+        self._require_adapted()
+        return super().predict_on_batch(*args, **kwargs)
 
     def normalize(self, images: Any) -> Any:
         """Pixels in [0, 1] to the zero-mean, unit-variance space of the network."""
@@ -192,7 +225,16 @@ class DiffusionModel(keras.Model):
         return {"images": images, "noises": noises, "pred_noises": pred_noises, "pred_images": pred_images}
 
     def _draw_noises_and_times(self, shape: tuple) -> tuple[Any, Any]:
-        """Random noises and diffusion times for a training batch.
+        """Random noises and diffusion times for a training batch (see :meth:`_replica_draw`)."""
+        noises = self._replica_draw(lambda batch: keras.random.normal((batch, *shape[1:]), seed=self.seed_generator),
+                                    shape)
+        times = self._replica_draw(lambda batch: keras.random.uniform((batch, 1, 1, 1), minval=0.0, maxval=1.0,
+                                                                      seed=self.seed_generator),
+                                   (shape[0], 1, 1, 1))
+        return noises, times
+
+    def _replica_draw(self, draw: Any, shape: tuple) -> Any:
+        """``draw(batch)`` for this replica's slice of the global batch; ``shape`` is the slice's.
 
         Under a TensorFlow MirroredStrategy each replica holds a slice of the batch but the
         same random state: drawing only its slice would give every replica the *same*
@@ -201,15 +243,9 @@ class DiffusionModel(keras.Model):
         """
         replicas, replica_id = self._replica_context()
         if replicas == 1:
-            noises = keras.random.normal(shape, seed=self.seed_generator)
-            times = keras.random.uniform((shape[0], 1, 1, 1), minval=0.0, maxval=1.0, seed=self.seed_generator)
-            return noises, times
+            return draw(shape[0])
         batch = shape[0]
-        noises = keras.random.normal((batch * replicas, *shape[1:]), seed=self.seed_generator)
-        times = keras.random.uniform((batch * replicas, 1, 1, 1), minval=0.0, maxval=1.0, seed=self.seed_generator)
-        start = replica_id * batch
-        return (ops.slice(noises, (start, 0, 0, 0), (batch, *shape[1:])),
-                ops.slice(times, (start, 0, 0, 0), (batch, 1, 1, 1)))
+        return ops.slice(draw(batch * replicas), (replica_id * batch, 0, 0, 0), (batch, *shape[1:]))
 
     def _replica_context(self) -> tuple[int, Any]:
         """(number of replicas in sync, this replica's id) under a TF strategy, else (1, 0)."""
@@ -224,7 +260,13 @@ class DiffusionModel(keras.Model):
         return context.num_replicas_in_sync, context.replica_id_in_sync_group
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
-        """Noise MAE (the training loss) and image MAE (a metric); KID at evaluation."""
+        """Noise MAE (the training loss) and image MAE (a metric); KID at evaluation.
+
+        The returned loss is scaled for distribution as Keras' own losses are: under a
+        TensorFlow MirroredStrategy each replica returns its loss divided by the number of
+        replicas, because the strategy *sums* the replicas' gradients (and Keras multiplies
+        the reported loss back). The metrics get the unscaled loss.
+        """
         if y_pred is None:
             y_pred = self(x, training=training)
         noise_loss = ops.mean(self.pixel_loss(y_pred["noises"], y_pred["pred_noises"]))
@@ -234,21 +276,36 @@ class DiffusionModel(keras.Model):
         if not training and self.kid is not None:
             # Expensive, hence only at evaluation and with few sampling steps.
             real_images = self.denormalize(y_pred["images"])
+            shape = tuple(real_images.shape) if None not in real_images.shape else ops.shape(real_images)
+            # Each replica its own slice of the noise, or they would all score the same images.
+            initial_noise = self._replica_draw(
+                lambda batch: keras.random.normal((batch, *shape[1:]), seed=self.seed_generator), shape)
             # compiled=False: this already runs inside Keras' compiled test step.
-            generated_images = self.generate(real_images.shape[0], self.config.kid_diffusion_steps,
-                                             compiled=False)
+            generated_images = self.generate(shape[0], self.config.kid_diffusion_steps,
+                                             initial_noise=initial_noise, compiled=False)
             self.kid.update_state(real_images, generated_images)
-        return noise_loss
+        return _scale_loss_for_replicas(noise_loss)
 
     def compile(self, optimizer: Any = None, loss: Any = None, **kwargs) -> None:
         """Compile with the reference's AdamW and the config's speed settings unless overridden.
 
-        ``loss`` may be ``"mae"``, ``"mse"`` or any Keras loss; it scores the predicted noise.
+        ``loss`` is ``"mae"`` or ``"mse"``, the pixel loss on the predicted noise; it
+        replaces ``config.loss``, so that checkpoints and ``get_config`` record the loss
+        that really trains. ``jit_compile="auto"`` (the config's default) means XLA on JAX
+        (``jax.jit`` is how JAX compiles a step at all) and on TensorFlow with a GPU or TPU
+        (not under a MirroredStrategy, as Keras decides), and never ``torch.compile`` on
+        PyTorch; ``True`` or ``False``, in the config or here, is honoured as given.
         """
-        config = self.config
         if loss is not None:
-            self.pixel_loss = _PIXEL_LOSSES.get(loss, None) or keras.losses.get(loss)
+            if not isinstance(loss, str) or loss not in _PIXEL_LOSSES:
+                raise ValueError(f"compile(loss={loss!r}) is invalid: use 'mae' or 'mse' (DDIMConfig.loss, "
+                                 "which checkpoints record); for another loss, override compute_loss.")
+            self.config = self.config.replace(loss=loss)
+        config = self.config
+        self.pixel_loss = _PIXEL_LOSSES[config.loss]
         kwargs.setdefault("jit_compile", config.jit_compile)
+        if kwargs["jit_compile"] == "auto" and not kwargs.get("run_eagerly"):
+            kwargs["jit_compile"] = self._auto_jit_compile()
         kwargs.setdefault("steps_per_execution", config.steps_per_execution)
         if keras.backend.backend() == "torch" and kwargs["steps_per_execution"] != 1:
             # Keras runs PyTorch one step at a time; keep the config portable across backends.
@@ -263,6 +320,21 @@ class DiffusionModel(keras.Model):
                                                    weight_decay=config.weight_decay)
             super().compile(optimizer=optimizer, **kwargs)
 
+    def _auto_jit_compile(self) -> bool:
+        """What ``jit_compile="auto"`` means here; see :meth:`compile`."""
+        backend = keras.backend.backend()
+        if backend == "jax":
+            return True
+        if backend != "tensorflow":  # torch.compile: minutes to compile, fragile, little gain
+            return False
+        import tensorflow as tf  # only reached on the TensorFlow backend
+
+        setup = self._device_setup
+        if setup is not None and setup.strategy is not None:
+            return False  # Keras' own "auto" disables XLA under tf.distribute
+        # On a CPU, XLA measured 0.28-0.52x the speed plus 25-57 s to compile (benchmarks/README.md).
+        return any(device.device_type in ("GPU", "TPU") for device in tf.config.list_physical_devices())
+
     def train_step(self, *args):
         """Keras' own training step, followed by the EMA update of the weights."""
         if keras.backend.backend() == "jax":
@@ -271,8 +343,9 @@ class DiffusionModel(keras.Model):
             return logs, self._ema_update_jax_state(state)
         logs = super().train_step(*args)
         momentum = self.config.ema
-        for weight, ema_weight in zip(self.network.weights, self.ema_network.weights):
-            ema_weight.assign(momentum * ema_weight + (1.0 - momentum) * ops.cast(weight, ema_weight.dtype))
+        with _no_grad():  # PyTorch: an average of the weights, not part of any gradient
+            for weight, ema_weight in zip(self.network.weights, self.ema_network.weights):
+                ema_weight.assign(momentum * ema_weight + (1.0 - momentum) * ops.cast(weight, ema_weight.dtype))
         return logs
 
     def _ema_update_jax_state(self, state):
@@ -338,6 +411,27 @@ class DiffusionModel(keras.Model):
         return self.denormalize(pred_images)
 
 
+def _scale_loss_for_replicas(loss: Any) -> Any:
+    """``loss / replicas`` under a TensorFlow distribution strategy, as Keras' own losses do
+    (``keras.src.losses.loss.scale_loss_for_distribution``); unchanged elsewhere (JAX's
+    DataParallel averages over the global batch by itself)."""
+    if keras.backend.backend() != "tensorflow":
+        return loss
+    import tensorflow as tf  # only reached on the TensorFlow backend
+
+    replicas = tf.distribute.get_strategy().num_replicas_in_sync
+    return loss if replicas == 1 else loss * ops.cast(1.0 / replicas, loss.dtype)
+
+
+def _no_grad() -> contextlib.AbstractContextManager:
+    """``torch.no_grad()`` on PyTorch, so that an update builds no autograd graph; nothing elsewhere."""
+    if keras.backend.backend() == "torch":
+        import torch
+
+        return torch.no_grad()
+    return contextlib.nullcontext()
+
+
 class _dtype_policy:
     """Build layers under a temporary global dtype policy (mixed precision), then restore it."""
 
@@ -358,7 +452,7 @@ def _iterate_batches(data: Any, max_batches: int | None):
     if isinstance(data, np.ndarray) or keras.ops.is_tensor(data):
         yield np.asarray(keras.ops.convert_to_numpy(data))
         return
-    if hasattr(data, "as_numpy_iterator"):  # tf.data.Dataset: one pass, even if repeated
+    if hasattr(data, "as_numpy_iterator"):  # tf.data.Dataset: every element, all repetitions included
         iterator = data.as_numpy_iterator()
     elif isinstance(data, keras.utils.PyDataset):
         iterator = (data[i] for i in range(len(data)))

@@ -89,6 +89,9 @@ def validate_sampling_args(initial_noise: Any, diffusion_steps: Any, min_signal_
     """Check sampler inputs and return the noise as a float32 tensor; raise ValueError otherwise.
 
     With ``network`` given, the noise's image size must match the network's input size.
+    Noise handed in as host data (a NumPy array, a list) is checked for NaN and Inf here,
+    where that costs nothing; a tensor is not read back, since that would copy it from the
+    device (and wait for the device) at every call of the sampler.
     """
     if not isinstance(diffusion_steps, int) or isinstance(diffusion_steps, bool) or diffusion_steps < 1:
         raise ValueError(f"diffusion_steps={diffusion_steps!r} is invalid: use an integer >= 1 "
@@ -118,22 +121,11 @@ def validate_sampling_args(initial_noise: Any, diffusion_steps: Any, min_signal_
     dtype = str(getattr(initial_noise, "dtype", ""))
     if "float" not in dtype:
         raise ValueError(f"initial_noise has dtype {dtype}: it must be a float tensor of standard normal noise.")
-    # The rates and the network compute in float32; half or double precision noise is converted.
-    initial_noise = ops.cast(ops.convert_to_tensor(initial_noise), "float32")
-    values = _concrete_values(initial_noise)
-    if values is not None and not np.all(np.isfinite(values)):
+    if not ops.is_tensor(initial_noise) and not np.all(np.isfinite(np.asarray(initial_noise))):
         raise ValueError("initial_noise contains NaN or Inf values: pass finite standard normal noise, "
                          "e.g. from model.initial_noise(num_images, seed).")
-    return initial_noise
-
-
-def _concrete_values(tensor: Any) -> np.ndarray | None:
-    """The tensor's values, or None while Keras traces a compiled step (KID at validation
-    samples inside one) and the values do not exist yet."""
-    try:
-        return ops.convert_to_numpy(tensor)
-    except Exception:  # symbolic TensorFlow tensor or JAX tracer
-        return None
+    # The rates and the network compute in float32; half or double precision noise is converted.
+    return ops.cast(ops.convert_to_tensor(initial_noise), "float32")
 
 
 def validate_seed(seed: Any, name: str = "seed") -> None:
@@ -152,6 +144,14 @@ def step_noise(shape: tuple, seed: Any, step: Any, dtype: str = "float32") -> An
     stateful generator, makes the eager loop and the compiled loop of
     :mod:`ddim_tutorial.compiled_sampling` draw exactly the same numbers. ``seed`` and
     ``step`` are Python ints or int32 scalar tensors (inside compiled code).
+
+    The pair is the generator's key as it is, never hashed into one number, so two
+    different pairs never share their noise: TensorFlow and JAX key a counter-based
+    generator with ``[seed, step]``; PyTorch, whose generators take one seed (32 bits on
+    a CPU), draws from NumPy's Philox with key ``seed`` and counter ``step``, the same
+    numbers on a CPU and a GPU (on a GPU at the price of one host-to-device copy per step,
+    only when ``eta > 0``). Each backend gives other numbers for the same pair
+    (docs/DESIGN.md, "Reproducibility").
     """
     backend = keras.backend.backend()
     dtype = keras.backend.standardize_dtype(dtype)
@@ -167,9 +167,11 @@ def step_noise(shape: tuple, seed: Any, step: Any, dtype: str = "float32") -> An
 
         key = jnp.stack([jnp.asarray(seed, "uint32"), jnp.asarray(step, "uint32")])
         return jax.random.normal(key, shape, dtype=dtype)
-    # torch and numpy run this eagerly, so seed and step are plain numbers here.
-    combined = (int(seed) * 1_000_003 + int(step)) % (MAX_SEED + 1)
-    return keras.random.normal(shape, dtype=dtype, seed=combined)
+    # torch and numpy run this eagerly, so seed and step are plain numbers here. Philox's
+    # counter advances in its first word, so step k's draws never reach step k + 1's.
+    bits = np.random.Philox(key=int(seed), counter=[0, int(step), 0, 0])
+    noise = np.random.Generator(bits).standard_normal(tuple(shape), dtype="float32")
+    return ops.cast(ops.convert_to_tensor(noise), dtype)
 
 
 _XLA_NORMAL = None
