@@ -66,6 +66,7 @@ examples:
   python -m ddim_tutorial sample --checkpoint runs/w/best --steps 20 --num 16 --out grid.png
   python -m ddim_tutorial sample --checkpoint runs/w/best --steps 50 --num 8 --eta 1 --seed 3 --out ddpm.png
   python -m ddim_tutorial sample --checkpoint runs/w/best --steps 10 --num 8 --max-signal-rate 0.9 --out g.png
+  python -m ddim_tutorial sample --bundled flowers32 --sampler dpm++2s --steps 5 --num 8 --out second_order.png
 """
 
 _KID_EPILOG = """\
@@ -156,6 +157,9 @@ def build_parser() -> argparse.ArgumentParser:
     sample.add_argument("--out", required=True, metavar="FILE", help="picture to write, e.g. grid.png")
     sample.add_argument("--eta", type=float, default=0.0, metavar="E",
                         help="0: deterministic DDIM (default), 1: DDPM-like stochastic sampling")
+    sample.add_argument("--sampler", choices=("ddim", "dpm++2s"), default="ddim",  # sampling.SAMPLERS, without Keras
+                        help="ddim: the reference's sampler, one network evaluation per step (default); dpm++2s: "
+                             "DPM-Solver++(2S), second order, 2 * steps - 1 evaluations, needs --eta 0")
     sample.add_argument("--seed", type=int, default=0, metavar="S", help="seed of the initial noise (default: 0)")
     sample.add_argument("--cols", type=_positive_int, metavar="N", help="images per row (default: a square grid)")
     sample.add_argument("--min-signal-rate", type=float, metavar="R",
@@ -361,10 +365,11 @@ def _sample(args: argparse.Namespace) -> int:
     else:
         model = load_checkpoint(args.checkpoint)
     steps = model.config.plot_diffusion_steps if args.steps is None else args.steps
-    images = model.generate(args.num, steps, eta=args.eta, seed=args.seed,
+    images = model.generate(args.num, steps, eta=args.eta, seed=args.seed, sampler=args.sampler,
                             min_signal_rate=args.min_signal_rate, max_signal_rate=args.max_signal_rate)
     save_image_grid(images, picture, num_cols=args.cols)
-    print(f"Saved {args.num} samples ({steps} steps, eta={args.eta:g}, seed {args.seed}) to {picture}.")
+    sampler = "" if args.sampler == "ddim" else f", {args.sampler}"
+    print(f"Saved {args.num} samples ({steps} steps{sampler}, eta={args.eta:g}, seed {args.seed}) to {picture}.")
     return 0
 
 

@@ -2,8 +2,9 @@
 
 The reference samples with a Python ``for`` loop that calls the network eagerly at every
 step, so each step pays Python and dispatch overhead and the compiler never sees more
-than one layer at a time. :class:`CompiledSampler` runs the same DDIM arithmetic as
-:func:`ddim_tutorial.sampling.reverse_diffusion`, but as a single compiled loop:
+than one layer at a time. :class:`CompiledSampler` runs the same arithmetic as
+:func:`ddim_tutorial.sampling.reverse_diffusion` (DDIM, or DPM-Solver++(2S) with
+``sampler="dpm++2s"``), but as a single compiled loop:
 
 * TensorFlow: a ``tf.function`` around ``keras.ops.fori_loop``, with XLA on a GPU/TPU; on a
   CPU the plain graph was faster (TensorFlow's oneDNN convolutions) and compiles in a
@@ -16,9 +17,9 @@ than one layer at a time. :class:`CompiledSampler` runs the same DDIM arithmetic
 
 The number of steps, the signal rates, ``eta`` and the seed enter as tensors, so moving
 those sliders never re-compiles; a new trace happens only for a new batch size, image
-shape or dtype. :class:`InteractiveSampler`
-adds what a notebook slider needs: a resident model and initial noise, and one cached
-result per slider setting.
+shape or dtype, and once for each sampler (DDIM and DPM-Solver++(2S) are two programs).
+:class:`InteractiveSampler` adds what a notebook slider needs: a resident model and initial
+noise, and one cached result per slider setting.
 """
 
 from __future__ import annotations
@@ -32,22 +33,28 @@ import numpy as np
 from keras import ops
 
 from .config import _check_signal_rates
-from .sampling import (MAX_SEED, ddim_step, reverse_diffusion_steps, step_noise, validate_sampling_args,
-                       validate_seed)
+from .sampling import (MAX_SEED, ddim_step, dpm_solver_2s_step, reverse_diffusion_steps, step_noise,
+                       validate_sampler, validate_sampling_args, validate_seed)
 
 __all__ = ["CompiledSampler", "InteractiveSampler", "sampling_loop"]
 
 
 def sampling_loop(predict_noises: Any, initial_noise: Any, diffusion_steps: Any, start_angle: Any,
-                  angle_span: Any, eta: Any = 0.0, seed: Any = 0, *, stochastic: bool = False) -> Any:
+                  angle_span: Any, eta: Any = 0.0, seed: Any = 0, *, stochastic: bool = False,
+                  sampler: str = "ddim") -> Any:
     """Reverse diffusion written with ``keras.ops.fori_loop`` so that a compiler sees one loop.
 
     ``predict_noises(noisy_images, noise_variances)`` calls the network. Every other
     argument may be a tensor: ``diffusion_steps`` (int32), ``start_angle`` and
     ``angle_span`` (the cosine schedule's angles, ``arccos(max_signal_rate)`` and
-    ``arccos(min_signal_rate) - arccos(max_signal_rate)``), ``eta`` and ``seed``. Returns
-    the predicted images of the last step, in normalized space.
+    ``arccos(min_signal_rate) - arccos(max_signal_rate)``), ``eta`` and ``seed``.
+    ``sampler`` (a Python string: each sampler is its own program) is ``"ddim"`` or
+    ``"dpm++2s"``, which ignores ``eta`` and ``seed``. Returns the predicted images of the
+    last step, in normalized space.
     """
+    validate_sampler(sampler)
+    if sampler == "dpm++2s":
+        return _dpm_solver_2s_loop(predict_noises, initial_noise, diffusion_steps, start_angle, angle_span)
     dtype = initial_noise.dtype
     shape = tuple(initial_noise.shape)
     step_size = 1.0 / ops.cast(diffusion_steps, dtype)
@@ -74,6 +81,39 @@ def sampling_loop(predict_noises: Any, initial_noise: Any, diffusion_steps: Any,
         return next_noisy_images, pred_images
 
     _, pred_images = ops.fori_loop(0, diffusion_steps, one_step, (initial_noise, initial_noise))
+    return pred_images
+
+
+def _dpm_solver_2s_loop(predict_noises: Any, initial_noise: Any, diffusion_steps: Any, start_angle: Any,
+                       angle_span: Any) -> Any:
+    """DPM-Solver++(2S) as :func:`ddim_tutorial.sampling.reverse_diffusion_steps` runs it:
+    ``steps - 1`` second-order steps from t = 1 down to t = 0 inside the loop (two network evaluations
+    each), then one evaluation outside it that reads off the predicted image at t = 0."""
+    dtype = initial_noise.dtype
+    shape = tuple(initial_noise.shape)
+    second_order_steps = diffusion_steps - 1
+    step_size = 1.0 / ops.cast(ops.maximum(second_order_steps, 1), dtype)
+    ones = ops.ones((shape[0], 1, 1, 1), dtype=dtype)
+
+    def rates(diffusion_times):
+        angles = start_angle + diffusion_times * angle_span
+        return ops.sin(angles), ops.cos(angles)
+
+    def denoise(noisy_images, noise_rates, signal_rates):
+        pred_noises = ops.cast(predict_noises(noisy_images, noise_rates**2), dtype)
+        return pred_noises, (noisy_images - noise_rates * pred_noises) / signal_rates
+
+    def one_step(step, noisy_images):
+        diffusion_times = ones - ops.cast(step, dtype) * step_size
+        noise_rates, signal_rates = rates(diffusion_times)
+        pred_noises, pred_images = denoise(noisy_images, noise_rates, signal_rates)
+        next_noise_rates, next_signal_rates = rates(diffusion_times - step_size)
+        return dpm_solver_2s_step(denoise, noisy_images, pred_noises, pred_images, noise_rates, signal_rates,
+                                 next_noise_rates, next_signal_rates)
+
+    noisy_images = ops.fori_loop(0, second_order_steps, one_step, initial_noise)
+    last_times = ones - ops.cast(second_order_steps, dtype) * step_size  # t = 0, or t = 1 for a single step
+    _, pred_images = denoise(noisy_images, *rates(last_times))
     return pred_images
 
 
@@ -121,7 +161,7 @@ class CompiledSampler:
         self.backend = keras.backend.backend()
         self.jit_compile = _resolve_jit_compile(jit_compile) if self.backend == "tensorflow" else bool(jit_compile)
         self.trace_count = 0
-        self._compiled = None
+        self._compiled: dict[str, Any] = {}  # one program per sampler
 
     # ---------------------------------------------------------------- public
     @property
@@ -135,16 +175,17 @@ class CompiledSampler:
 
     def __call__(self, initial_noise: Any, diffusion_steps: int, *, min_signal_rate: float | None = None,
                  max_signal_rate: float | None = None, eta: float = 0.0, seed: int | None = 0,
-                 normalized: bool = False) -> Any:
+                 normalized: bool = False, sampler: str = "ddim") -> Any:
         """Images from ``initial_noise`` in ``diffusion_steps`` steps: pixels in [0, 1], or the
         network's normalized space with ``normalized=True``.
 
         ``seed`` (an int, or None for fresh randomness) only matters when ``eta > 0``.
+        ``sampler``: ``"ddim"`` or ``"dpm++2s"`` (see :func:`ddim_tutorial.sampling.dpm_solver_2s_step`).
         """
         min_signal_rate = self.min_signal_rate if min_signal_rate is None else min_signal_rate
         max_signal_rate = self.max_signal_rate if max_signal_rate is None else max_signal_rate
         initial_noise = validate_sampling_args(initial_noise, diffusion_steps, min_signal_rate,
-                                               max_signal_rate, eta, network=self.network)
+                                               max_signal_rate, eta, network=self.network, sampler=sampler)
         if isinstance(seed, keras.random.SeedGenerator):
             raise ValueError("CompiledSampler: seed must be an int or None (a SeedGenerator is stateful "
                              "and cannot be replayed inside the compiled loop); use generate(compiled=False).")
@@ -163,16 +204,16 @@ class CompiledSampler:
             eta=np.float32(eta),
             seed=np.int32(seed),
         )
-        if self._compiled is None:
-            self._compiled = self._build()
-        pred_images = self._compiled(arguments)
+        if sampler not in self._compiled:
+            self._compiled[sampler] = self._build(sampler)
+        pred_images = self._compiled[sampler](arguments)
         if normalized:
             return pred_images
         return ops.clip(mean + pred_images * variance**0.5, 0.0, 1.0)
 
     def trajectory(self, initial_noise: Any, diffusion_steps: int, *, min_signal_rate: float | None = None,
                    max_signal_rate: float | None = None, eta: float = 0.0, seed: int | None = 0,
-                   normalized: bool = False) -> dict[str, np.ndarray]:
+                   normalized: bool = False, sampler: str = "ddim") -> dict[str, np.ndarray]:
         """Every step's noisy input, predicted image and predicted noise, as NumPy arrays.
 
         Returns ``{"diffusion_times": [steps], "noisy_images": [steps, B, S, S, 3],
@@ -193,7 +234,8 @@ class CompiledSampler:
         with _inference_context():
             for step in reverse_diffusion_steps(self.network, initial_noise, diffusion_steps,
                                                 min_signal_rate=min_signal_rate,
-                                                max_signal_rate=max_signal_rate, eta=eta, seed=seed):
+                                                max_signal_rate=max_signal_rate, eta=eta, seed=seed,
+                                                sampler=sampler):
                 record["diffusion_times"].append(float(keras.ops.convert_to_numpy(step.diffusion_times)[0, 0, 0, 0]))
                 record["noisy_images"].append(to_pixels(step.noisy_images))
                 record["pred_images"].append(to_pixels(step.pred_images))
@@ -222,23 +264,23 @@ class CompiledSampler:
     def _count_trace(self) -> None:
         self.trace_count += 1  # runs while tracing only, not on cached calls
 
-    def _build(self):
+    def _build(self, sampler: str):
         if self.backend == "tensorflow":
-            return self._build_tensorflow()
+            return self._build_tensorflow(sampler)
         if self.backend == "jax":
-            return self._build_jax()
-        return self._build_eager()
+            return self._build_jax(sampler)
+        return self._build_eager(sampler)
 
     @staticmethod
-    def _loop(predict_noises, arguments, stochastic: bool = True):
+    def _loop(predict_noises, arguments, stochastic: bool = True, sampler: str = "ddim"):
         # One compiled program serves every eta: at eta = 0 the noise term is multiplied by
         # zero, which costs one noise draw per step (negligible next to the network) but
         # saves a second compilation the first time a student moves the eta slider.
         return sampling_loop(predict_noises, arguments["initial_noise"], arguments["diffusion_steps"],
                              arguments["start_angle"], arguments["angle_span"], arguments["eta"],
-                             arguments["seed"], stochastic=stochastic)
+                             arguments["seed"], stochastic=stochastic, sampler=sampler)
 
-    def _build_tensorflow(self):
+    def _build_tensorflow(self, sampler: str):
         import tensorflow as tf  # only reached on the TensorFlow backend
 
         network = self.network
@@ -249,14 +291,14 @@ class CompiledSampler:
         @tf.function(jit_compile=self.jit_compile, autograph=False)
         def run(arguments):
             self._count_trace()
-            return self._loop(predict_noises, arguments)
+            return self._loop(predict_noises, arguments, sampler=sampler)
 
         def call(arguments):
             return run({name: tf.convert_to_tensor(value) for name, value in arguments.items()})
 
         return call
 
-    def _build_jax(self):
+    def _build_jax(self, sampler: str):
         import jax
 
         network = self.network
@@ -269,7 +311,7 @@ class CompiledSampler:
                                                     training=False)
                 return outputs
 
-            return self._loop(predict_noises, arguments)
+            return self._loop(predict_noises, arguments, sampler=sampler)
 
         run = jax.jit(pure)
 
@@ -283,7 +325,7 @@ class CompiledSampler:
 
         return call
 
-    def _build_eager(self):
+    def _build_eager(self, sampler: str):
         network = self.network
 
         def predict_noises(noisy_images, noise_variances):
@@ -297,7 +339,7 @@ class CompiledSampler:
             for name in ("start_angle", "angle_span"):
                 arguments[name] = ops.convert_to_tensor(arguments[name], "float32")
             with _inference_context():  # nothing is compiled here, so eta = 0 skips the noise
-                return self._loop(predict_noises, arguments, stochastic=arguments["eta"] > 0)
+                return self._loop(predict_noises, arguments, stochastic=arguments["eta"] > 0, sampler=sampler)
 
         return call
 
@@ -352,14 +394,14 @@ class InteractiveSampler:
         self.misses = 0
 
     def __call__(self, diffusion_steps: int, *, eta: float = 0.0, min_signal_rate: float | None = None,
-                 max_signal_rate: float | None = None, seed: int = 0) -> np.ndarray:
+                 max_signal_rate: float | None = None, seed: int = 0, sampler: str = "ddim") -> np.ndarray:
         """The grid for one slider setting, in pixel space, as a float32 NumPy array."""
-        key = (diffusion_steps, float(eta), min_signal_rate, max_signal_rate, seed if eta > 0 else None)
+        key = (sampler, diffusion_steps, float(eta), min_signal_rate, max_signal_rate, seed if eta > 0 else None)
         if key in self._cache:
             self.hits += 1
             self._cache.move_to_end(key)
             return self._cache[key]
-        images = self.sampler(self.initial_noise, diffusion_steps, eta=eta, seed=seed,
+        images = self.sampler(self.initial_noise, diffusion_steps, eta=eta, seed=seed, sampler=sampler,
                               min_signal_rate=min_signal_rate, max_signal_rate=max_signal_rate)
         images = np.asarray(keras.ops.convert_to_numpy(images), dtype="float32")
         images.setflags(write=False)  # cached: callers must not change it in place

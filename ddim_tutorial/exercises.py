@@ -1,230 +1,40 @@
 """Checkers for the write-it-yourself exercises: a student's function against the package's own.
 
-A student writes a core piece in a few lines and calls ``check(my_ddim_step)``. The checker runs
-the student's function and the package's on a few random inputs (several shapes and seeds, as
-NumPy arrays and as Keras tensors) and prints one sentence: passed, or what is wrong (a shape,
-a dtype, a sign, a constant factor, swapped outputs, a known mistake such as lerp for slerp, or
-the largest difference and where). A wrong function never makes a checker raise; misuse (not a
-function, an unknown exercise) raises ValueError. The package's code is the only ground truth.
-Keras is imported inside the functions, so that importing this module never picks a backend.
+A student writes a core piece in a few lines and calls ``lesson.check(my_ddim_step)``. The
+checker runs the student's function and the package's on a few random inputs (several shapes and
+seeds, as NumPy arrays and as Keras tensors) and prints one sentence: passed, or what is wrong (a
+shape, a dtype, a sign, a constant factor, swapped outputs, a known mistake such as lerp for
+slerp, or the largest difference and where). A wrong function never makes a checker raise; misuse
+(not a function, an unknown exercise) raises ValueError. The package's code is the only ground
+truth. This module holds the eight checkers and the dispatcher :func:`check`; how a function is
+run, compared and described lives in :mod:`ddim_tutorial.checking`. Keras is imported inside the
+functions, so that importing this module never picks a backend.
 """
 
 from __future__ import annotations
 
-import contextlib
-import functools
 import inspect
 import math
 import re
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+
+from .checking import (KIND, CheckResult, Trial, compare, exercise_checker, fail, positional_arity, raised,
+                       student_inputs, to_numpy, with_article)
 
 __all__ = ["CheckResult", "check", "EXERCISES", "check_schedule", "check_forward_noise",
            "check_sinusoidal_embedding", "check_residual_block", "check_loss", "check_ddim_step",
            "check_kid", "check_slerp"]
 
 
-@dataclass(frozen=True)
-class CheckResult:
-    """What a checker found; truthy when the student's function passed, so ``assert check(f)`` works."""
-
-    exercise: str
-    passed: bool
-    message: str
-
-    def __bool__(self) -> bool:
-        return self.passed
-
-    def __str__(self) -> str:
-        return self.message
-
-    def __repr__(self) -> str:  # short: the sentence itself is printed already
-        return f"CheckResult({self.exercise!r}, passed={self.passed})"
-
-
-@dataclass(eq=False)
-class _Trial:
-    """One random case: the arguments, the package's outputs, and words to describe the case."""
-
-    args: tuple
-    expected: tuple
-    where: str
-    points: dict = field(default_factory=dict)  # input name -> array broadcastable to the output
-    alternatives: dict = field(default_factory=dict)  # "what the mistake is" -> the outputs it gives
-
-
-_KIND = {False: "NumPy arrays", True: "Keras tensors"}  # a student's code must take both
-
-
-def _np(value: Any) -> np.ndarray:
-    """A float64 NumPy copy of a package output (array, Keras tensor or number)."""
-    import keras
-
-    return np.asarray(keras.ops.convert_to_numpy(value), dtype=np.float64)
-
-
-def _inputs(arrays: tuple, as_tensors: bool) -> tuple:
-    """The student's arguments: float32 NumPy arrays, or the same values as Keras tensors."""
-    import keras
-
-    arrays = tuple(np.asarray(a, dtype=np.float32) for a in arrays)
-    return tuple(keras.ops.convert_to_tensor(a) for a in arrays) if as_tensors else arrays
-
-
-def _a(name: str) -> str:
-    return ("an " if name[:1].lower() in "aeiou" else "a ") + name
-
-
-def _error(err: Exception) -> str:
-    """``TypeError (its message)``, one line, short enough for a sentence."""
-    text = str(err).strip().splitlines()[0][:160] if str(err).strip() else ""
-    return type(err).__name__ + (f" ({text})" if text else "")
-
-
-def _positional(fn: Callable) -> tuple[int, int]:
-    """(required, maximum) positional parameters of ``fn``; the maximum is 99 with ``*args``."""
-    try:
-        params = [p for p in inspect.signature(fn).parameters.values() if p.kind.name.startswith(("POS", "VAR_P"))]
-    except (TypeError, ValueError):
-        return 0, 99
-    required = sum(p.default is p.empty and p.kind.name != "VAR_POSITIONAL" for p in params)
-    return required, 99 if any(p.kind.name == "VAR_POSITIONAL" for p in params) else len(params)
-
-
-def _read(value: Any, name: str) -> tuple[np.ndarray | None, str | None]:
-    """The student's output as float64 NumPy, or a problem in words."""
-    import keras
-
-    if value is None:
-        return None, f"returned None instead of the {name}"
-    try:
-        array = np.asarray(keras.ops.convert_to_numpy(value))
-    except Exception:  # not something Keras can read: reported just below
-        array = np.empty((), dtype=object)
-    if array.dtype == object:
-        return None, f"returned {_a(type(value).__name__)} for the {name}, not an array or tensor,"
-    if array.dtype.kind != "f" and "float" not in str(array.dtype):
-        return None, f"returned the {name} with dtype {array.dtype}, not floats,"
-    return array.astype(np.float64), None
-
-
-def _point(trial: _Trial, shape: tuple, index: tuple) -> str:
-    """Where in the output, and the inputs there: `` at index (3,) (where diffusion_times=0.73)``."""
-    if not shape:
-        return ""
-    values = []
-    for name, array in trial.points.items():
-        with contextlib.suppress(ValueError):  # an input that does not broadcast to the output is left out
-            values.append(f"{name}={float(np.broadcast_to(array, shape)[index]):.4g}")
-    return f" at index {index}" + (f" (where {', '.join(values)})" if values else "")
-
-
-def _outputs(raw: Any, trial: _Trial, names: tuple, squeeze: bool) -> tuple[list | None, str | None]:
-    """Split, convert and check the student's outputs: their number, type, shape and finiteness."""
-    if len(names) > 1 and (not isinstance(raw, (tuple, list)) or len(raw) != len(names)):
-        return None, f"returned {_a(type(raw).__name__)}, not the {len(names)} outputs ({', '.join(names)}),"
-    arrays = []
-    for part, want, name in zip(raw if len(names) > 1 else [raw], trial.expected, names):
-        array, problem = _read(part, name)
-        if problem:
-            return None, problem
-        if squeeze and array.shape == (1, *want.shape):
-            array = array[0]
-        if array.shape != want.shape and not (want.size == 1 == array.size):
-            need = "be a single number" if want.shape == () else f"have shape {want.shape}"
-            return None, f"returned the {name} with shape {array.shape}, but it must {need}"
-        array = array.reshape(want.shape)
-        if not np.all(np.isfinite(array)):
-            index = tuple(int(i) for i in np.argwhere(~np.isfinite(array))[0])
-            return None, f"returned NaN or Inf in the {name}{_point(trial, want.shape, index)}"
-        arrays.append(array)
-    return arrays, None
-
-
-def _fail(exercise: str, problem: str) -> CheckResult:
-    return CheckResult(exercise, False, f"{exercise}: not yet, your function {problem}.")
-
-
-def _diagnose(exercise: str, trials: list[_Trial], results: list, names: tuple, close: Callable,
-              atol: float) -> CheckResult:
-    """Name what is wrong: a known mistake, a sign, a constant factor, else the largest difference."""
-    for label in trials[0].alternatives:
-        if all(all(close(g, a) for g, a in zip(got, t.alternatives[label])) for t, got in zip(trials, results)):
-            return _fail(exercise, label)
-    for k, name in enumerate(names):
-        got = np.concatenate([r[k].ravel() for r in results])
-        expected = np.concatenate([t.expected[k].ravel() for t in trials])
-        if close(got, expected):
-            continue
-        if np.allclose(got, 0.0, atol=atol):
-            return _fail(exercise, f"returns all zeros for the {name}")
-        usable = np.abs(expected) > 1e-3 * np.max(np.abs(expected))
-        c = float(np.median(got[usable] / expected[usable])) if usable.any() else 1.0
-        if abs(c - 1.0) > 1e-3 and np.allclose(got, c * expected, rtol=1e-3, atol=atol * max(1.0, abs(c))):
-            if abs(c + 1.0) < 1e-3:
-                return _fail(exercise, f"has the wrong sign: its {name} is exactly minus the package's")
-            return _fail(exercise, f"is off by a constant factor: its {name} is {c:.4g} times the package's")
-    diff, i, k = max((float(np.max(np.abs(g - e))), i, k) for i, (t, got) in enumerate(zip(trials, results))
-                     for k, (g, e) in enumerate(zip(got, t.expected)))
-    trial, got, want = trials[i], results[i][k], trials[i].expected[k]
-    index = tuple(int(j) for j in np.unravel_index(np.argmax(np.abs(got - want)), got.shape))
-    return _fail(exercise, f"differs from the package by up to {diff:.3g} in the {names[k]} {trial.where}"
-                           f"{_point(trial, got.shape, index)}: yours is {float(got[index]):.5g}, "
-                           f"the package's {float(want[index]):.5g}")
-
-
-def _run(exercise: str, fn: Callable, trials: list[_Trial], names: tuple = ("output",), *,
-         rtol: float = 1e-4, atol: float = 1e-5, squeeze: bool = False, note: str = "") -> CheckResult:
-    """Call ``fn`` on every trial; pass when all outputs match the package's, else diagnose."""
-    results = []
-    for trial in trials:
-        try:
-            raw = fn(*trial.args)
-        except Exception as err:  # a wrong student function is reported, never raised
-            numpy_on_torch = "unsupported operand" in str(err) and "NumPy" in trial.where
-            hint = ("; torch cannot combine NumPy arrays with its tensors: convert the inputs with "
-                    "keras.ops.convert_to_tensor" if numpy_on_torch else "")
-            return _fail(exercise, f"raised {_error(err)} {trial.where}{hint}")
-        got, problem = _outputs(raw, trial, names, squeeze)
-        if problem:
-            return _fail(exercise, f"{problem} {trial.where}")
-        results.append(got)
-    close = functools.partial(np.allclose, rtol=rtol, atol=atol)
-    if all(close(g, e) for t, got in zip(trials, results) for g, e in zip(got, t.expected)):
-        return CheckResult(exercise, True, f"{exercise}: passed, your function matches the package on "
-                                           f"{len(trials)} random cases{note}.")
-    return _diagnose(exercise, trials, results, names, close, atol)
-
-
-def _exercise(exercise: str, signature: str = "", arguments: int = 0) -> Callable:
-    """Make ``inner(fn) -> CheckResult`` a public checker: refuse a non-function, check that ``fn``
-    takes ``arguments`` positional arguments (as ``signature`` shows), and print the sentence."""
-    def decorate(inner: Callable) -> Callable:
-        @functools.wraps(inner)
-        def checker(fn: Callable) -> CheckResult:
-            if not callable(fn):
-                raise ValueError(f"check_{exercise}: pass your function itself (e.g. my_{exercise}, without "
-                                 f"parentheses), not a value of type {type(fn).__name__}.")
-            required, maximum = _positional(fn)
-            if arguments and (maximum < arguments or required > arguments):
-                result = _fail(exercise, f"must take {arguments} arguments: {signature}")
-            else:
-                result = inner(fn)
-            print(result.message)
-            return result
-        return checker
-    return decorate
-
-
 def _schedule(times: Any, lo: float = 0.02, hi: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
     """The package's ``(noise_rates, signal_rates)`` as float32 NumPy, the dtype of every input."""
     from .schedule import diffusion_schedule
 
-    return tuple(_np(rates).astype(np.float32) for rates in diffusion_schedule(times, lo, hi))
+    return tuple(to_numpy(rates).astype(np.float32) for rates in diffusion_schedule(times, lo, hi))
 
 
 def _mix(images: Any, noises: Any, image_rates: Any, noise_rates: Any) -> np.ndarray:
@@ -232,12 +42,12 @@ def _mix(images: Any, noises: Any, image_rates: Any, noise_rates: Any) -> np.nda
     remixes an image and a noise at given rates, the same mix as ``DiffusionModel.call``."""
     from .sampling import ddim_step
 
-    noise_rates, image_rates = _inputs((noise_rates, image_rates), True)  # NumPy rates trip torch tensors
-    return _np(ddim_step(noises, images, noise_rates, image_rates, noise_rates, image_rates))
+    noise_rates, image_rates = student_inputs((noise_rates, image_rates), True)  # NumPy rates trip torch tensors
+    return to_numpy(ddim_step(noises, images, noise_rates, image_rates, noise_rates, image_rates))
 
 
 # ------------------------------------------------------------------------------- checkers
-@_exercise("schedule", "diffusion_schedule(diffusion_times, min_signal_rate, max_signal_rate)", 3)
+@exercise_checker("schedule", "diffusion_schedule(diffusion_times, min_signal_rate, max_signal_rate)", 3)
 def check_schedule(fn: Callable) -> CheckResult:
     """Student's ``diffusion_schedule(diffusion_times, min_signal_rate, max_signal_rate)`` ->
     ``(noise_rates, signal_rates)``, against :func:`ddim_tutorial.schedule.diffusion_schedule`."""
@@ -246,16 +56,16 @@ def check_schedule(fn: Callable) -> CheckResult:
         times = np.random.default_rng(seed).uniform(0.0, 1.0, shape).astype(np.float32)
         times.flat[0], times.flat[-1] = 0.0, 1.0
         expected, tensors = _schedule(times, lo, hi), seed == 1
-        trials.append(_Trial((*_inputs((times,), tensors), lo, hi), expected, f"for diffusion_times of shape "
-                             f"{shape} as {_KIND[tensors]}, min_signal_rate={lo}, max_signal_rate={hi}",
-                             {"diffusion_times": times}, {
+        trials.append(Trial((*student_inputs((times,), tensors), lo, hi), expected, f"for diffusion_times of shape "
+                            f"{shape} as {KIND[tensors]}, min_signal_rate={lo}, max_signal_rate={hi}",
+                            {"diffusion_times": times}, {
             "returns (signal_rates, noise_rates), but the order is (noise_rates, signal_rates)": expected[::-1],
             "runs backwards in time: at diffusion time 0 the signal rate must be max_signal_rate":
                 _schedule(1.0 - times, lo, hi)}))
-    return _run("schedule", fn, trials, ("noise_rates", "signal_rates"))
+    return compare("schedule", fn, trials, ("noise_rates", "signal_rates"))
 
 
-@_exercise("forward_noise", "forward_noise(images, noises, noise_rates, signal_rates)", 4)
+@exercise_checker("forward_noise", "forward_noise(images, noises, noise_rates, signal_rates)", 4)
 def check_forward_noise(fn: Callable) -> CheckResult:
     """Student's ``forward_noise(images, noises, noise_rates, signal_rates)`` -> noisy images,
     against the mix that ``DiffusionModel.call`` trains on."""
@@ -264,61 +74,71 @@ def check_forward_noise(fn: Callable) -> CheckResult:
         rng, tensors = np.random.default_rng(seed), seed == 1
         images, noises = rng.standard_normal((2, *shape)).astype(np.float32)
         noise_rates, signal_rates = _schedule(rng.uniform(0.0, 1.0, (shape[0], 1, 1, 1)))
-        trials.append(_Trial(_inputs((images, noises, noise_rates, signal_rates), tensors),
-                             (_mix(images, noises, signal_rates, noise_rates),),
-                             f"for images of shape {shape} as {_KIND[tensors]}", {"noise_rates": noise_rates}, {
+        trials.append(Trial(student_inputs((images, noises, noise_rates, signal_rates), tensors),
+                            (_mix(images, noises, signal_rates, noise_rates),),
+                            f"for images of shape {shape} as {KIND[tensors]}", {"noise_rates": noise_rates}, {
             "swaps the rates: the images are scaled by signal_rates and the noises by noise_rates":
                 (_mix(images, noises, noise_rates, signal_rates),),
             "scales by the variances (squared rates); scale by the rates themselves":
                 (_mix(images, noises, signal_rates**2, noise_rates**2),)}))
-    return _run("forward_noise", fn, trials, ("noisy_images",))
+    return compare("forward_noise", fn, trials, ("noisy_images",))
 
 
-@_exercise("sinusoidal_embedding")
+def _embedding(variances: np.ndarray, frequencies: np.ndarray) -> np.ndarray:
+    """[sines, cosines] of ``2 pi * frequencies * variances`` in NumPy: the embedding of other frequencies."""
+    angles = variances.astype(np.float64) * (2.0 * math.pi * frequencies)
+    return np.concatenate([np.sin(angles), np.cos(angles)], axis=-1)
+
+
+@exercise_checker("sinusoidal_embedding")
 def check_sinusoidal_embedding(fn: Callable) -> CheckResult:
     """Student's ``sinusoidal_embedding(noise_variances[, embedding_dims, min_frequency, max_frequency])``
     against :class:`ddim_tutorial.network.SinusoidalEmbedding`; a one-argument function is checked
     at the reference's 32 dimensions and frequencies 1 to 1000."""
     from .network import SinusoidalEmbedding
 
-    required, maximum = _positional(fn)
+    required, maximum = positional_arity(fn)
     if required > 4:
-        return _fail("sinusoidal_embedding", "must take (noise_variances) or "
-                                             "(noise_variances, embedding_dims, min_frequency, max_frequency)")
+        return fail("sinusoidal_embedding", "must take (noise_variances) or "
+                                            "(noise_variances, embedding_dims, min_frequency, max_frequency)")
     cases = [(32, 1.0, 1000.0, (4, 1, 1, 1)), (16, 1.0, 1000.0, (3, 1)), (8, 0.5, 50.0, (5, 1, 1, 1))]
     trials = []
     for seed, (dims, lo, hi, shape) in enumerate(cases if maximum >= 4 else [(32, 1.0, 1000.0, (4, 1, 1, 1)),
                                                                              (32, 1.0, 1000.0, (3, 1))]):
         variances, tensors = np.random.default_rng(seed).uniform(0.0, 1.0, shape).astype(np.float32), seed == 1
-        layer = lambda low, high, dims=dims: _np(SinusoidalEmbedding(dims, low, high)(variances))  # noqa: E731
+        layer = lambda low, high, dims=dims: to_numpy(SinusoidalEmbedding(dims, low, high)(variances))  # noqa: E731
         expected = layer(lo, hi)
-        trials.append(_Trial(_inputs((variances,), tensors) + ((dims, lo, hi) if maximum >= 4 else ()), (expected,),
-                             f"for noise_variances of shape {shape} as {_KIND[tensors]}, embedding_dims={dims}, "
-                             f"frequencies {lo:g} to {hi:g}", {"noise_variances": variances}, {
+        arguments = student_inputs((variances,), tensors) + ((dims, lo, hi) if maximum >= 4 else ())
+        trials.append(Trial(arguments, (expected,),
+                            f"for noise_variances of shape {shape} as {KIND[tensors]}, embedding_dims={dims}, "
+                            f"frequencies {lo:g} to {hi:g}", {"noise_variances": variances}, {
             "puts the cosines first: concatenate [sines, cosines] along the last axis":
                 (np.concatenate([expected[..., dims // 2:], expected[..., :dims // 2]], axis=-1),),
             "forgets the factor 2*pi: the angles are 2*pi * frequency * noise_variance":
-                (layer(lo / (2 * math.pi), hi / (2 * math.pi)),)}))
+                (layer(lo / (2 * math.pi), hi / (2 * math.pi)),),
+            "spaces the frequencies evenly; space them geometrically (np.geomspace), equal ratios not steps":
+                (_embedding(variances, np.linspace(lo, hi, dims // 2)),)}))
     # float32 sines of angles up to 2*pi*1000 carry rounding errors of about 1e-4
-    return _run("sinusoidal_embedding", fn, trials, ("embedding",), rtol=1e-3, atol=2e-3)
+    return compare("sinusoidal_embedding", fn, trials, ("embedding",), rtol=1e-3, atol=2e-3)
 
 
-def _student_block(fn: Callable, in_width: int, width: int) -> tuple[Any, str | None]:
-    """The student's block as a Keras model, built as ``fn(width)(x)`` or ``fn(x, width)``, or a problem."""
+def _student_block(fn: Callable, in_width: int, width: int, where: str) -> tuple[Any, str | None]:
+    """The student's block as a Keras model, built as ``fn(width)(x)`` or ``fn(x, width)``, or a problem
+    (a phrase for :func:`fail` that ends with ``where``, the case in words)."""
     import keras
 
     inputs = keras.Input((6, 6, in_width))
     try:
-        if _positional(fn)[0] == 1:
+        if positional_arity(fn)[0] == 1:
             outputs = fn(width)(inputs)
         else:
             outputs = fn(inputs, width, **({"name": "student"} if "name" in inspect.signature(fn).parameters else {}))
         if not isinstance(outputs, keras.KerasTensor):
-            what = "None" if outputs is None else _a(type(outputs).__name__)
-            return None, f"returns {what}, not the block's output tensor,"
+            what = "None" if outputs is None else with_article(type(outputs).__name__)
+            return None, f"returns {what}, not the block's output tensor, {where}"
         return keras.Model(inputs, outputs), None
-    except Exception as err:
-        return None, f"raised {_error(err)} while building the block"
+    except Exception as err:  # reported, never raised
+        return None, raised(err, f"while building the block {where}")
 
 
 def _leaves(layer: Any) -> list:
@@ -358,7 +178,7 @@ def _copy_weights(source: Any, target: Any, rng: np.random.Generator) -> bool:
     return True
 
 
-@_exercise("residual_block")
+@exercise_checker("residual_block")
 def check_residual_block(fn: Callable) -> CheckResult:
     """Student's ``residual_block(width)`` returning ``apply(x)``, or ``residual_block(x, width)``, on
     Keras inputs, against :func:`ddim_tutorial.network.residual_block`: same output shape, layers and
@@ -370,37 +190,41 @@ def check_residual_block(fn: Callable) -> CheckResult:
     exercise = "residual_block"
     for seed, (in_width, width) in enumerate([(8, 8), (4, 8)]):  # the residual as is, then projected
         where = f"for an input of width {in_width} and width={width}"
-        student, problem = _student_block(fn, in_width, width)
+        student, problem = _student_block(fn, in_width, width, where)
         if problem:
-            return _fail(exercise, f"{problem} {where}")
+            return fail(exercise, problem)
         inputs = keras.Input((6, 6, in_width))
         package = keras.Model(inputs, residual_block(inputs, width, name="package"))
         if tuple(student.output.shape) != tuple(package.output.shape):
-            return _fail(exercise, f"gives outputs of shape {tuple(student.output.shape)}, but they must have "
-                                   f"shape {tuple(package.output.shape)} {where}")
+            return fail(exercise, f"gives outputs of shape {tuple(student.output.shape)}, but they must have "
+                                  f"shape {tuple(package.output.shape)} {where}")
         if _layers(student) != _layers(package):
-            return _fail(exercise, f"has the layers {_layers(student)}, but the package's block has "
-                                   f"{_layers(package)} {where}")
+            return fail(exercise, f"has the layers {_layers(student)}, but the package's block has "
+                                  f"{_layers(package)} {where}")
         if student.count_params() != package.count_params():
-            return _fail(exercise, f"has {student.count_params()} parameters, but the package's block has "
-                                   f"{package.count_params()} {where} (its BatchNormalization has center=False, "
-                                   "scale=False)")
+            return fail(exercise, f"has {student.count_params()} parameters, but the package's block has "
+                                  f"{package.count_params()} {where} (its BatchNormalization has center=False, "
+                                  "scale=False)")
         rng = np.random.default_rng(seed)
         if not _copy_weights(package, student, rng):
-            return _fail(exercise, f"has weights of other shapes than the package's block {where}")
+            return fail(exercise, f"has weights of other shapes than the package's block {where}")
         no_residual = keras.Model(inputs, package.get_layer("package_conv2").output)
         conv1, trials = package.get_layer("package_conv1"), []
         for training in (False, True):  # inference first: training mode updates the moving statistics
             x = rng.standard_normal((3, 6, 6, in_width)).astype(np.float32)
-            expected, skipped = _np(package(x, training=training)), _np(no_residual(x, training=training))
-            conv1.activation, swish = keras.activations.linear, conv1.activation
-            linear, conv1.activation = _np(package(x, training=training)), swish
-            trials.append(_Trial((student, x, training), (expected,), f"{where} in "
-                                 f"{'training' if training else 'inference'} mode", alternatives={
+            expected, skipped = to_numpy(package(x, training=training)), to_numpy(no_residual(x, training=training))
+            swish, other = conv1.activation, {}
+            for activation in ("linear", "relu"):
+                conv1.activation = keras.activations.get(activation)
+                other[activation] = to_numpy(package(x, training=training))
+            conv1.activation = swish
+            trials.append(Trial((student, x, training), (expected,), f"{where} in "
+                                f"{'training' if training else 'inference'} mode", alternatives={
                 "forgets to add the residual (the input, through a 1x1 convolution if its width differs)":
                     (skipped,),
-                "forgets the swish activation of the first 3x3 convolution": (linear,)}))
-        result = _run(exercise, lambda block, x, training: block(x, training=training), trials, atol=1e-4)
+                "forgets the swish activation of the first 3x3 convolution": (other["linear"],),
+                "uses ReLU in the first 3x3 convolution; the block uses swish": (other["relu"],)}))
+        result = compare(exercise, lambda block, x, training: block(x, training=training), trials, atol=1e-4)
         if not result:
             return result
     return CheckResult(exercise, True, f"{exercise}: passed, your block matches the package's in output shape, "
@@ -408,7 +232,7 @@ def check_residual_block(fn: Callable) -> CheckResult:
                                        "8 and 4.")
 
 
-@_exercise("loss", "noise_loss(noises, pred_noises)", 2)
+@exercise_checker("loss", "noise_loss(noises, pred_noises)", 2)
 def check_loss(fn: Callable) -> CheckResult:
     """Student's ``noise_loss(noises, pred_noises)`` -> one number, against the noise MAE that
     ``DiffusionModel.compute_loss`` trains with (Keras' mean absolute error, averaged)."""
@@ -417,16 +241,16 @@ def check_loss(fn: Callable) -> CheckResult:
     trials = []
     for seed, shape in enumerate([(2, 8, 8, 3), (4, 4, 4, 3), (1, 6, 6, 3), (3, 2, 2, 1)]):
         noises, pred_noises = np.random.default_rng(seed).standard_normal((2, *shape)).astype(np.float32)
-        mae, tensors = _np(keras.ops.mean(keras.losses.mean_absolute_error(noises, pred_noises))), seed % 2 == 1
-        trials.append(_Trial(_inputs((noises, pred_noises), tensors), (mae,),
-                             f"for noises of shape {shape} as {_KIND[tensors]}", alternatives={
+        mae, tensors = to_numpy(keras.ops.mean(keras.losses.mean_absolute_error(noises, pred_noises))), seed % 2 == 1
+        trials.append(Trial(student_inputs((noises, pred_noises), tensors), (mae,),
+                            f"for noises of shape {shape} as {KIND[tensors]}", alternatives={
             "computes the mean squared error, but the training loss is the mean absolute error":
-                (_np(keras.ops.mean(keras.losses.mean_squared_error(noises, pred_noises))),),
+                (to_numpy(keras.ops.mean(keras.losses.mean_squared_error(noises, pred_noises))),),
             "sums the absolute errors; average them over all elements instead": (mae * noises.size,)}))
-    return _run("loss", fn, trials, ("loss",))
+    return compare("loss", fn, trials, ("loss",))
 
 
-@_exercise("ddim_step", "ddim_step(pred_noises, pred_images, noise_rates, signal_rates, next_noise_rates, "
+@exercise_checker("ddim_step", "ddim_step(pred_noises, pred_images, noise_rates, signal_rates, next_noise_rates, "
                         "next_signal_rates, eta, fresh_noises)", 8)
 def check_ddim_step(fn: Callable) -> CheckResult:
     """Student's ``ddim_step(pred_noises, pred_images, noise_rates, signal_rates, next_noise_rates,
@@ -442,12 +266,13 @@ def check_ddim_step(fn: Callable) -> CheckResult:
         noises, images, fresh = rng.standard_normal((3, *shape)).astype(np.float32)
         times = rng.uniform(0.2, 1.0, (shape[0], 1, 1, 1))
         rates = (*_schedule(times), *_schedule(times - rng.uniform(0.05, 0.2, times.shape)))
-        step = lambda n, i, e=eta, f=fresh, r=rates: _np(ddim_step(  # noqa: E731
-            *_inputs((n, i, *r), True), eta=e, fresh_noises=_inputs((f,), True)[0]))
+        step = lambda n, i, e=eta, f=fresh, r=rates: to_numpy(ddim_step(  # noqa: E731
+            *student_inputs((n, i, *r), True), eta=e, fresh_noises=student_inputs((f,), True)[0]))
         sigmas = step(0 * noises, 0 * images, f=np.ones_like(fresh))
-        trials.append(_Trial((*_inputs((noises, images, *rates), tensors), eta, _inputs((fresh,), tensors)[0]),
-                             (step(noises, images),), f"for images of shape {shape} as {_KIND[tensors]} and eta={eta}",
-                             {"noise_rates": rates[0], "next_noise_rates": rates[2]}, {
+        arguments = (*student_inputs((noises, images, *rates), tensors), eta, student_inputs((fresh,), tensors)[0])
+        trials.append(Trial(arguments,
+                            (step(noises, images),), f"for images of shape {shape} as {KIND[tensors]} and eta={eta}",
+                            {"noise_rates": rates[0], "next_noise_rates": rates[2]}, {
             "ignores eta: for eta > 0 a part sigma of the next noise must be fresh noise": (step(noises, images, 0.0),),
             "adds sigma * fresh_noises but keeps next_noise_rates on pred_noises; that rate must shrink to "
             "sqrt(next_noise_rates**2 - sigma**2)": (step(noises, images, 0.0) + sigmas * fresh,),
@@ -456,10 +281,10 @@ def check_ddim_step(fn: Callable) -> CheckResult:
                 (step(noises, images, 0.0, r=(*rates[:2], *rates[:2])),),
             "swaps the rates: pred_images go with next_signal_rates and pred_noises with next_noise_rates":
                 (step(images, noises),)}))
-    return _run("ddim_step", fn, trials, ("next_noisy_images",), note=" (eta 0, 0.3, 0.5 and 1)")
+    return compare("ddim_step", fn, trials, ("next_noisy_images",), note=" (eta 0, 0.3, 0.5 and 1)")
 
 
-@_exercise("kid", "unbiased_mmd(real_features, generated_features)", 2)
+@exercise_checker("kid", "unbiased_mmd(real_features, generated_features)", 2)
 def check_kid(fn: Callable) -> CheckResult:
     """Student's ``unbiased_mmd(real_features, generated_features)`` -> one number, the unbiased
     MMD^2 with the kernel ``(x . y / d + 1) ** 3``, against :func:`ddim_tutorial.kid.kid_per_batch`."""
@@ -472,17 +297,17 @@ def check_kid(fn: Callable) -> CheckResult:
         generated = (1.3 * rng.standard_normal((n, d)) + 0.4).astype(np.float32)
         expected, cross = kid_per_batch(real, generated), polynomial_kernel(real, generated).mean()
         biased = polynomial_kernel(real, real).mean() + polynomial_kernel(generated, generated).mean() - 2 * cross
-        trials.append(_Trial(_inputs((real, generated), tensors), (np.float64(expected),),
-                             f"for {m} real and {n} generated features of width {d} as {_KIND[tensors]}", alternatives={
+        trials.append(Trial(student_inputs((real, generated), tensors), (np.float64(expected),),
+                            f"for {m} real and {n} generated features of width {d} as {KIND[tensors]}", alternatives={
             "includes the diagonal k(x, x) in the within-set means (the biased estimator); average over i != j":
                 (np.float64(biased),),
             "forgets to divide the dot product by the feature width d in the kernel (x . y / d + 1) ** 3":
                 (np.float64(kid_per_batch(real * math.sqrt(d), generated * math.sqrt(d))),),
             "subtracts the cross term once; MMD^2 subtracts 2 * mean k(x, y)": (np.float64(expected + cross),)}))
-    return _run("kid", fn, trials, ("mmd",))
+    return compare("kid", fn, trials, ("mmd",))
 
 
-@_exercise("slerp", "slerp(start, end, fraction)", 3)
+@exercise_checker("slerp", "slerp(start, end, fraction)", 3)
 def check_slerp(fn: Callable) -> CheckResult:
     """Student's ``slerp(start, end, fraction)`` -> one noise, for a float ``fraction`` (the package's
     stacked ``[1, ...]`` result is accepted too), against :func:`ddim_tutorial.interpolation.slerp`,
@@ -497,12 +322,12 @@ def check_slerp(fn: Callable) -> CheckResult:
         end = 0.6 * start + 0.8 * other
         for f in fractions:
             right_angle = math.cos(f * math.pi / 2) * start + math.sin(f * math.pi / 2) * end
-            trials.append(_Trial((*_inputs((start, end), tensors), f), (_np(slerp(start, end, f)[0]),),
-                                 f"for noises of shape {shape} as {_KIND[tensors]} and fraction={f}", alternatives={
+            trials.append(Trial((*student_inputs((start, end), tensors), f), (to_numpy(slerp(start, end, f)[0]),),
+                                f"for noises of shape {shape} as {KIND[tensors]} and fraction={f}", alternatives={
                 "walks the straight line (lerp); slerp walks the great circle": (lerp(start, end, f)[0],),
                 "runs from end to start: fraction 0 must give start": (slerp(end, start, f)[0],),
                 "assumes the noises are 90 degrees apart; use the angle between them": (right_angle,)}))
-    return _run("slerp", fn, trials, ("interpolated noise",), squeeze=True)
+    return compare("slerp", fn, trials, ("interpolated noise",), squeeze=True)
 
 
 # ----------------------------------------------------------------------------- dispatcher

@@ -61,6 +61,7 @@ __all__ = [
     "get_trained_model",
     "describe",
     "check",
+    "show_source",
 ]
 
 FAST_ENV_VAR = "DDIM_FAST"
@@ -348,6 +349,50 @@ def check(function: Any, name: str | None = None) -> Any:
     from .exercises import check as check_exercise
 
     return check_exercise(function, name)
+
+
+def show_source(*objects: Any, only: str | tuple[str, ...] | None = None) -> None:
+    """Print the package's own code of ``objects`` (functions, classes, methods), each under its file and lines.
+
+    What a lesson shows after a write-it-yourself exercise, read from the installed package, so it
+    cannot drift from the code that runs. ``only``: keep just the first line and the lines that
+    contain one of these strings, with ``...`` where lines are left out.
+    """
+    import inspect
+    import textwrap
+
+    package = Path(__file__).resolve().parent
+    keep = (only,) if isinstance(only, str) else only
+    for index, obj in enumerate(objects):
+        target = inspect.unwrap(obj)
+        try:
+            path = Path(inspect.getsourcefile(target) or "").resolve()
+            lines, first = inspect.getsourcelines(target)
+        except (TypeError, OSError) as err:
+            raise ValueError(f"show_source: cannot read the code of {obj!r} ({err}); pass a function, class or "
+                             "method of ddim_tutorial.") from None
+        if package not in path.parents:
+            raise ValueError(f"show_source: {getattr(obj, '__qualname__', obj)!r} is not part of ddim_tutorial; "
+                             "it only shows the package's own code.")
+        where = f"lines {first}-{first + len(lines) - 1}"
+        if keep:
+            body, gap = [lines[0]], False
+            for line in lines[1:]:
+                if any(text in line for text in keep):
+                    if gap:
+                        body.append(" " * (len(line) - len(line.lstrip())) + "...\n")
+                    body.append(line)
+                    gap = False
+                else:
+                    gap = True
+            if len(body) == 1:  # the excerpt asked for is gone: the lesson's text no longer fits the code
+                raise ValueError(f"show_source: no line of {target.__qualname__} contains any of {list(keep)}.")
+            if gap:
+                body.append(" " * (len(lines[-1]) - len(lines[-1].lstrip())) + "...\n")
+            lines, where = body, where + ", an excerpt"
+        print(("\n" if index else "") + f"# {target.__qualname__}, from ddim_tutorial/"
+              f"{path.relative_to(package).as_posix()} ({where})")
+        print(textwrap.dedent("".join(lines)).rstrip())
 
 
 def describe() -> str:

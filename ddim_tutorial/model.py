@@ -27,7 +27,7 @@ from keras import layers, ops
 from . import distribution
 from .config import DDIMConfig
 from .network import build_network
-from .sampling import MAX_SEED, predict_components, reverse_diffusion, validate_seed
+from .sampling import MAX_SEED, predict_components, reverse_diffusion, validate_sampler, validate_seed
 from .schedule import diffusion_schedule
 
 __all__ = ["DiffusionModel"]
@@ -385,16 +385,22 @@ class DiffusionModel(keras.Model):
 
     def generate(self, num_images: int, diffusion_steps: int | None = None, *, eta: float = 0.0,
                  seed: int | None = None, initial_noise: Any = None, min_signal_rate: float | None = None,
-                 max_signal_rate: float | None = None, compiled: bool = True) -> Any:
+                 max_signal_rate: float | None = None, compiled: bool = True, sampler: str = "ddim") -> Any:
         """Sample ``num_images`` images in pixel space [0, 1] with the EMA network.
 
         ``seed`` fixes both the initial noise and, with ``eta > 0``, the noise of every step.
+        ``sampler="dpm++2s"`` takes second-order steps on the probability-flow ODE
+        (DPM-Solver++(2S)) instead of the reference's DDIM steps: ``2 * diffusion_steps - 1``
+        network evaluations, deterministic (``eta`` must be 0); see
+        :func:`ddim_tutorial.sampling.dpm_solver_2s_step` and
+        :func:`~ddim_tutorial.sampling.network_evaluations`.
         By default the whole loop runs compiled (:class:`CompiledSampler`, the same
         numbers up to float rounding); ``compiled=False`` runs the step-by-step Python loop
         of the reference, which is easier to step through in a debugger.
         """
         self._require_adapted()
         validate_seed(seed)
+        validate_sampler(sampler, eta)
         if diffusion_steps is None:
             diffusion_steps = self.config.plot_diffusion_steps
         if initial_noise is None:
@@ -404,10 +410,10 @@ class DiffusionModel(keras.Model):
         step_seed = None if seed is None else (seed + 1) % (MAX_SEED + 1)  # not the initial noise's seed
         if compiled:
             return self.sampler(initial_noise, diffusion_steps, min_signal_rate=min_signal_rate,
-                                max_signal_rate=max_signal_rate, eta=eta, seed=step_seed)
+                                max_signal_rate=max_signal_rate, eta=eta, seed=step_seed, sampler=sampler)
         pred_images = reverse_diffusion(self.ema_network, initial_noise, diffusion_steps,
                                         min_signal_rate=min_signal_rate, max_signal_rate=max_signal_rate,
-                                        eta=eta, seed=step_seed)
+                                        eta=eta, seed=step_seed, sampler=sampler)
         return self.denormalize(pred_images)
 
 

@@ -1,4 +1,5 @@
-"""Figures for the lessons: image grids, schedules, noising, embeddings, trajectories, losses.
+"""Figures for the lessons: image grids, schedules, noising, embeddings, trajectories, sampler
+comparisons, losses.
 
 Every function returns a ``matplotlib.figure.Figure`` made *without* pyplot. Such a figure is
 never shown twice by the inline backend and never piles up in pyplot's registry, which
@@ -27,6 +28,7 @@ __all__ = [
     "plot_noising",
     "plot_embedding",
     "plot_trajectory",
+    "plot_sampler_comparison",
     "plot_history",
     "read_history",
     "plot_kid_kernels",
@@ -259,6 +261,48 @@ def plot_trajectory(steps: Sequence[Any], denormalize: Callable[[Any], Any], *, 
     titles = [f"step {steps[i].step + 1}\nt={t:.2f}" for i, t in zip(chosen, times)] + [""] * len(chosen)
     return image_grid(np.stack(noisy + predicted), len(chosen), titles=titles,
                       row_labels=["noisy image", "predicted image"], size=size)
+
+
+def plot_sampler_comparison(reference: Any, samples: Sequence[Any], labels: Sequence[str], *,
+                            reference_label: str = "reference", num_images: int = 3, gain: float = 4.0,
+                            size: float = 1.3) -> Figure:
+    """Samples of several samplers from the same noise, each beside its difference to a reference.
+
+    One row per sampler (the reference first): ``num_images`` images on the left and, on the
+    right, the absolute difference to the reference image, averaged over the colour channels
+    and multiplied by ``gain`` (black: identical; bright: far apart, a difference of
+    ``1 / gain`` or more). ``samples`` are pixel batches like ``reference``; ``labels`` name the
+    rows (e.g. sampler, steps and network evaluations).
+    """
+    reference = to_pixels(reference)
+    samples = [to_pixels(images) for images in samples]
+    if len(samples) != len(labels):
+        raise ValueError(f"{len(samples)} sets of samples but {len(labels)} labels; give one label per set.")
+    if not isinstance(num_images, int) or num_images < 1:
+        raise ValueError(f"num_images={num_images!r} is invalid: use a positive integer.")
+    count = min(num_images, len(reference))
+    for label, images in zip(labels, samples):
+        if images.shape[1:] != reference.shape[1:] or len(images) < count:
+            raise ValueError(f"the samples labelled {label!r} have shape {images.shape}; they must be images "
+                             f"like the reference {reference.shape}, from the same noise.")
+    rows = [(reference_label, reference[:count])] + [(label, images[:count]) for label, images in zip(labels, samples)]
+    fig = Figure(figsize=(2 * count * size + 0.4, len(rows) * size + 0.3))
+    axes = fig.subplots(len(rows), 2 * count, squeeze=False)
+    for row, (label, images) in enumerate(rows):
+        differences = np.clip(gain * np.abs(images - reference[:count]).mean(axis=-1), 0.0, 1.0)
+        for column in range(count):
+            axes[row, column].imshow(images[column], interpolation="nearest")
+            axes[row, count + column].imshow(differences[column], cmap="magma", vmin=0.0, vmax=1.0,
+                                             interpolation="nearest")
+        axes[row, 0].set_ylabel(label, fontsize=9)
+    for ax in axes.flat:
+        ax.set_xticks([])
+        ax.set_yticks([])
+    for column in range(count):
+        axes[0, column].set_title(f"image {column + 1}", fontsize=9)
+        axes[0, count + column].set_title(f"difference x{gain:g}", fontsize=9)
+    fig.tight_layout()
+    return fig
 
 
 def read_history(history: Any) -> dict[str, list[float]]:

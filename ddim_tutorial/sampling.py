@@ -6,6 +6,13 @@ less noisy, diffusion time. With ``eta = 0`` this is the deterministic DDIM samp
 reference; ``eta > 0`` replaces part of the predicted noise with fresh random noise
 (DDIM paper, Eq. 16), and ``eta = 1`` is DDPM-like ancestral sampling.
 
+A second sampler, ``sampler="dpm++2s"``, reads the same loop as the numerical solution of an
+ordinary differential equation, the *probability-flow ODE*: in the coordinates
+``noisy_images / signal_rates`` and ``noise_rates / signal_rates`` a deterministic DDIM
+step is exactly one step of Euler's method, and :func:`dpm_solver_2s_step` replaces it with
+a second-order step (DPM-Solver++(2S), Lu et al. 2022) at two network evaluations per step.
+:func:`network_evaluations` counts them, so that samplers can be compared at equal cost.
+
 Everything here works in the *normalized* image space of the network; see
 ``DiffusionModel.generate`` for pixels.
 """
@@ -23,11 +30,16 @@ from keras import ops
 from .config import _check_signal_rates
 from .schedule import diffusion_schedule
 
-__all__ = ["predict_components", "ddim_step", "reverse_diffusion", "reverse_diffusion_steps",
-           "DiffusionStep", "validate_sampling_args", "validate_seed", "step_noise"]
+__all__ = ["predict_components", "ddim_step", "dpm_solver_2s_step", "reverse_diffusion",
+           "reverse_diffusion_steps", "DiffusionStep", "validate_sampling_args", "validate_sampler",
+           "validate_seed", "step_noise", "network_evaluations", "sampling_times", "SAMPLERS"]
 
 #: Seeds are 31-bit so that every backend's stateless generator accepts them as int32.
 MAX_SEED = 2**31 - 1
+
+#: The samplers: "ddim" (the reference's: first order, one network evaluation per step, optional eta)
+#: and "dpm++2s" (DPM-Solver++(2S): second order, two evaluations per step, deterministic).
+SAMPLERS = ("ddim", "dpm++2s")
 
 
 def predict_components(network: keras.Model, noisy_images: Any, noise_rates: Any, signal_rates: Any,
@@ -57,7 +69,12 @@ def ddim_step(pred_noises: Any, pred_images: Any, noise_rates: Any, signal_rates
     noise variance, ``next_noise_rates**2 - sigma**2``, so the result keeps unit variance.
     """
     pred_noises = ops.convert_to_tensor(pred_noises)
-    pred_images = ops.convert_to_tensor(pred_images)
+    pred_images = ops.convert_to_tensor(pred_images, pred_noises.dtype)
+    # Rates may come as NumPy arrays or Python floats: as tensors, the arithmetic below works on
+    # every backend (PyTorch refuses ``ndarray * Tensor``).
+    noise_rates, signal_rates, next_noise_rates, next_signal_rates = (
+        ops.convert_to_tensor(rates, pred_images.dtype)
+        for rates in (noise_rates, signal_rates, next_noise_rates, next_signal_rates))
     # fresh_noises is tested first so that a symbolic ``eta`` (compiled code) is never
     # converted to a Python bool.
     if fresh_noises is None and eta == 0.0:
@@ -73,6 +90,131 @@ def ddim_step(pred_noises: Any, pred_images: Any, noise_rates: Any, signal_rates
     return next_signal_rates * pred_images + kept_noise_rates * pred_noises + sigmas * fresh_noises
 
 
+def dpm_solver_2s_step(denoise: Any, noisy_images: Any, pred_noises: Any, pred_images: Any, noise_rates: Any,
+                       signal_rates: Any, next_noise_rates: Any, next_signal_rates: Any) -> Any:
+    """One second-order step on the probability-flow ODE: DPM-Solver++(2S), in the DDIM parametrisation.
+
+    ``denoise(noisy_images, noise_rates, signal_rates) -> (pred_noises, pred_images)`` calls
+    the network (as :func:`predict_components` does); ``pred_noises`` and ``pred_images``
+    are its answer for ``noisy_images`` at the current rates, which the caller has already
+    computed. The step calls ``denoise`` once more, half-way, and returns the noisy images at
+    the next rates. It is a pure function when ``denoise`` is.
+
+    **The ODE view.** Divide a noisy image by its signal rate: ``x = noisy_images / signal_rates``
+    is the clean image plus noise of standard deviation ``sigma = noise_rates / signal_rates``.
+    Deterministic sampling moves ``x`` along an ordinary differential equation, the
+    probability-flow ODE ``dx / dsigma = pred_noises(x, sigma)``, from a large ``sigma`` down
+    to a small one (DDIM paper, Eq. 14; Karras et al. 2022, Eq. 4 with ``s = 1``). A DDIM step
+    with ``eta = 0`` is one *Euler* step of it: it holds the network's prediction fixed over
+    the whole step, so its error shrinks only linearly with the step size (first order). This
+    step first takes a DDIM step to the middle, asks the network for the clean image there,
+    and then takes the whole step from the start with that midpoint image: a midpoint rule,
+    second order, for two network evaluations per step.
+
+    **Which second-order method, and why.** Three choices matter, and each was measured with
+    the reference's schedule (``sigma`` is about 50 at t = 1; the first of four steps, to
+    t = 0.75, lands near ``sigma = 2.9``), at 9 network evaluations against DDIM at 10:
+
+    * *where the midpoint lies*: half-way in ``lambda = log(signal_rates / noise_rates)``, as
+      in DPM-Solver, not half-way in ``sigma`` or ``t``. Heun's method (the average of the
+      slopes at both ends of the step; Karras et al. 2022, Alg. 1) weighs the slope found at
+      ``sigma = 2.9`` as if it held from 50 down: on Gaussian data, where the exact answer is
+      known (tests/test_sampling.py), it came out *worse* than DDIM at 10 evaluations;
+    * *what is carried from the midpoint*: the predicted **image** (DPM-Solver++, "data
+      prediction"), not the predicted noise (DPM-Solver-2). Carrying the noise makes the
+      step divide the difference between two noise predictions by the current signal rate,
+      0.02 at the first step: with the trained ``flowers32`` model the noise form landed
+      four times farther from the converged images (DDIM with 400 steps) than DDIM at 10,
+      and Heun six times; the image form is about half as far as DDIM at 10 (as close as DDIM
+      at 20), and on Gaussian data six times closer to the exact answer;
+    * *the last step* only reads off the predicted image, as DDIM's does (and as Karras et
+      al.'s Alg. 1 ends with an Euler step): ``steps`` steps cost ``2 * steps - 1``
+      evaluations (:func:`network_evaluations`).
+
+    References: Lu, Zhou, Bao, Chen, Li, Zhu, "DPM-Solver++: Fast Solver for Guided Sampling
+    of Diffusion Probabilistic Models" (2022), https://arxiv.org/abs/2211.01095, Algorithm 1
+    (DPM-Solver++(2S) with ``r = 1/2``); the same authors' "DPM-Solver" (NeurIPS 2022),
+    https://arxiv.org/abs/2206.00927; Song, Meng, Ermon, "Denoising Diffusion Implicit
+    Models" (ICLR 2021), https://arxiv.org/abs/2010.02502; Karras, Aittala, Aila, Laine,
+    "Elucidating the Design Space of Diffusion-Based Generative Models" (NeurIPS 2022),
+    https://arxiv.org/abs/2206.00364.
+    """
+    noisy_images = ops.convert_to_tensor(noisy_images)
+    dtype = noisy_images.dtype
+    noise_rates, signal_rates, next_noise_rates, next_signal_rates = (
+        ops.convert_to_tensor(rates, dtype)
+        for rates in (noise_rates, signal_rates, next_noise_rates, next_signal_rates))
+    # 1. The midpoint in lambda = log(signal_rate / noise_rate) (DPM-Solver++ Alg. 1,
+    #    s_i = t_lambda(lambda_{t_{i-1}} + r h_i) with r = 1/2). A mean of logarithms is the log of the
+    #    geometric mean: there, signal / noise = sqrt(signal_rates * next_signal_rates) /
+    #    sqrt(noise_rates * next_noise_rates).
+    mid_signals = ops.sqrt(signal_rates * next_signal_rates)
+    mid_noises = ops.sqrt(noise_rates * next_noise_rates)
+    # 2. The rates at that point: that ratio, scaled so that signal_rate**2 + noise_rate**2 = 1.
+    mid_norms = ops.sqrt(mid_signals**2 + mid_noises**2)
+    mid_signal_rates, mid_noise_rates = mid_signals / mid_norms, mid_noises / mid_norms
+    # 3. A DDIM step to the midpoint: Alg. 1's u_i = (sigma_{s_i} / sigma_{t_{i-1}}) x_{i-1}
+    #    - alpha_{s_i} (e^{-r h_i} - 1) x_theta(x_{i-1}, t_{i-1}), which is DDIM Eq. 12 with sigma_t = 0
+    #    (alpha: signal rate, sigma: noise rate, as in the paper).
+    mid_noisy_images = ddim_step(pred_noises, pred_images, noise_rates, signal_rates,
+                                 mid_noise_rates, mid_signal_rates)
+    # 4. The second network evaluation: the clean image predicted at the midpoint, x_theta(u_i, s_i);
+    #    with r = 1/2 it is Alg. 1's D_i = (1 - 1/(2r)) x_theta(x_{i-1}, t_{i-1}) + 1/(2r) x_theta(u_i, s_i).
+    _, mid_pred_images = denoise(mid_noisy_images, mid_noise_rates, mid_signal_rates)
+    mid_pred_images = ops.cast(mid_pred_images, dtype)
+    # 5. The noise that this image implies for the *current* noisy images, from
+    #    noisy = signal_rate * image + noise_rate * noise.
+    mid_pred_noises = (noisy_images - signal_rates * mid_pred_images) / noise_rates
+    # 6. The whole step, from the current noisy images with the midpoint image: a DDIM remix at
+    #    the next rates, Alg. 1's x_i = (sigma_{t_i} / sigma_{t_{i-1}}) x_{i-1} - alpha_{t_i} (e^{-h_i} - 1) D_i.
+    return ddim_step(mid_pred_noises, mid_pred_images, noise_rates, signal_rates,
+                     next_noise_rates, next_signal_rates)
+
+
+def validate_sampler(sampler: Any, eta: Any = 0.0) -> str:
+    """Return ``sampler`` if it names a sampler that can run with ``eta``; raise ValueError otherwise."""
+    if not isinstance(sampler, str) or sampler not in SAMPLERS:
+        raise ValueError(f"sampler={sampler!r} is invalid: choose one of {', '.join(map(repr, SAMPLERS))} "
+                         "('ddim': the reference's sampler, one network evaluation per step; 'dpm++2s': "
+                         "DPM-Solver++(2S), second order, two per step).")
+    if sampler == "dpm++2s" and isinstance(eta, (int, float)) and eta > 0:
+        raise ValueError(f"sampler='dpm++2s' with eta={eta!r} is invalid: DPM-Solver++(2S) solves the "
+                         "deterministic probability-flow ODE and adds no fresh noise; use eta=0 with 'dpm++2s', "
+                         "or sampler='ddim' for stochastic sampling.")
+    return sampler
+
+
+def network_evaluations(sampler: str, diffusion_steps: int) -> int:
+    """How many times ``sampler`` calls the network in ``diffusion_steps`` steps.
+
+    DDIM calls it once per step. DPM-Solver++(2S) calls it twice per step except at the last
+    step, which only reads off the predicted image, as DDIM's last step does (Karras et al.
+    2022, Alg. 1, also ends with such a first-order step): ``2 * steps - 1``. So DPM-Solver++(2S)
+    with 5 steps (9 evaluations) costs about as much as DDIM with 9 or 10.
+    """
+    validate_sampler(sampler)
+    if not isinstance(diffusion_steps, int) or isinstance(diffusion_steps, bool) or diffusion_steps < 1:
+        raise ValueError(f"diffusion_steps={diffusion_steps!r} is invalid: use an integer >= 1.")
+    return diffusion_steps if sampler == "ddim" else 2 * diffusion_steps - 1
+
+
+def sampling_times(sampler: str, diffusion_steps: int) -> np.ndarray:
+    """The diffusion times at which ``sampler`` evaluates the network first in each step.
+
+    DDIM (the reference): ``1, 1 - 1/steps, ..., 1/steps``; the sample is the image predicted
+    at the last of them. DPM-Solver++(2S): ``steps`` times evenly spaced from 1 *down to 0
+    included* (as Karras et al.'s grids end at their smallest noise level), so that its last
+    prediction is made where the schedule ends (``max_signal_rate``). As the steps grow, both
+    therefore converge to the same images: the exact solution of the ODE down to ``t = 0``,
+    denoised there. (On DDIM's own grid the second-order sampler would aim at a target that
+    moves with the number of steps, and would converge only linearly to DDIM's limit.)
+    """
+    network_evaluations(sampler, diffusion_steps)  # validates both
+    if sampler == "ddim" or diffusion_steps == 1:
+        return 1.0 - np.arange(diffusion_steps) / diffusion_steps
+    return 1.0 - np.arange(diffusion_steps) / (diffusion_steps - 1)
+
+
 @dataclass
 class DiffusionStep:
     """What one sampling step saw and predicted, for plots of the trajectory."""
@@ -85,7 +227,8 @@ class DiffusionStep:
 
 
 def validate_sampling_args(initial_noise: Any, diffusion_steps: Any, min_signal_rate: Any,
-                           max_signal_rate: Any, eta: Any, network: keras.Model | None = None) -> Any:
+                           max_signal_rate: Any, eta: Any, network: keras.Model | None = None,
+                           sampler: Any = "ddim") -> Any:
     """Check sampler inputs and return the noise as a float32 tensor; raise ValueError otherwise.
 
     With ``network`` given, the noise's image size must match the network's input size.
@@ -100,6 +243,7 @@ def validate_sampling_args(initial_noise: Any, diffusion_steps: Any, min_signal_
     if not isinstance(eta, (int, float)) or isinstance(eta, bool) or not 0.0 <= eta <= 1.0:
         raise ValueError(f"eta={eta!r} is invalid: use a number in [0, 1] "
                          "(0: deterministic DDIM, 1: DDPM-like stochastic sampling).")
+    validate_sampler(sampler, eta)
     if initial_noise is None:
         raise ValueError("initial_noise is None: pass a float tensor of shape [num_images, size, size, 3].")
     if not hasattr(initial_noise, "shape"):  # a nested list, say
@@ -199,21 +343,28 @@ def _xla_stateless_normal():
 
 def reverse_diffusion_steps(network: keras.Model, initial_noise: Any, diffusion_steps: int, *,
                             min_signal_rate: float = 0.02, max_signal_rate: float = 0.95,
-                            eta: float = 0.0, seed: int | keras.random.SeedGenerator | None = None
-                            ) -> Iterator[DiffusionStep]:
+                            eta: float = 0.0, seed: int | keras.random.SeedGenerator | None = None,
+                            sampler: str = "ddim") -> Iterator[DiffusionStep]:
     """Yield every step of reverse diffusion; the last step's ``pred_images`` is the sample.
 
-    With ``eta > 0``, an int ``seed`` draws each step's noise from ``(seed, step)`` (see
-    :func:`step_noise`), a ``SeedGenerator`` draws from the generator, and ``None`` draws
-    fresh noise every run.
+    ``sampler="ddim"`` is the reference's sampler; ``"dpm++2s"`` takes second-order steps
+    (:func:`dpm_solver_2s_step`) at the times of :func:`sampling_times`, and each step it
+    yields shows the first of its two network evaluations. With ``eta > 0`` (DDIM only), an int
+    ``seed`` draws each step's noise from ``(seed, step)`` (see :func:`step_noise`), a
+    ``SeedGenerator`` draws from the generator, and ``None`` draws fresh noise every run.
     """
     initial_noise = validate_sampling_args(initial_noise, diffusion_steps, min_signal_rate,
-                                           max_signal_rate, eta, network=network)
+                                           max_signal_rate, eta, network=network, sampler=sampler)
     validate_seed(seed)
     if eta > 0 and seed is None:
         seed = keras.random.SeedGenerator(None)
     num_images = initial_noise.shape[0]
-    step_size = 1.0 / diffusion_steps
+    # DDIM: from t = 1 in steps of 1/steps, the last one at t = 1/steps; DPM-Solver++: down to t = 0.
+    step_size = 1.0 / diffusion_steps if sampler == "ddim" else 1.0 / max(diffusion_steps - 1, 1)
+
+    def denoise(noisy_images, noise_rates, signal_rates):
+        return predict_components(network, noisy_images, noise_rates, signal_rates)
+
     # At the first step the "noisy image" is pure noise, yet we pretend its signal rate is
     # min_signal_rate (not 0): that is what keeps the division in predict_components finite.
     next_noisy_images = initial_noise
@@ -221,12 +372,16 @@ def reverse_diffusion_steps(network: keras.Model, initial_noise: Any, diffusion_
         noisy_images = next_noisy_images
         diffusion_times = ops.ones((num_images, 1, 1, 1), dtype=noisy_images.dtype) - step * step_size
         noise_rates, signal_rates = diffusion_schedule(diffusion_times, min_signal_rate, max_signal_rate)
-        pred_noises, pred_images = predict_components(network, noisy_images, noise_rates, signal_rates)
+        pred_noises, pred_images = denoise(noisy_images, noise_rates, signal_rates)
         yield DiffusionStep(step, diffusion_times, noisy_images, pred_images, pred_noises)
         if step == diffusion_steps - 1:
             return
         next_noise_rates, next_signal_rates = diffusion_schedule(diffusion_times - step_size,
                                                                  min_signal_rate, max_signal_rate)
+        if sampler == "dpm++2s":
+            next_noisy_images = dpm_solver_2s_step(denoise, noisy_images, pred_noises, pred_images, noise_rates,
+                                                   signal_rates, next_noise_rates, next_signal_rates)
+            continue
         fresh_noises = None
         if eta > 0 and isinstance(seed, keras.random.SeedGenerator):
             fresh_noises = keras.random.normal(ops.shape(noisy_images), dtype=noisy_images.dtype, seed=seed)
@@ -238,11 +393,17 @@ def reverse_diffusion_steps(network: keras.Model, initial_noise: Any, diffusion_
 
 def reverse_diffusion(network: keras.Model, initial_noise: Any, diffusion_steps: int, *,
                       min_signal_rate: float = 0.02, max_signal_rate: float = 0.95, eta: float = 0.0,
-                      seed: int | keras.random.SeedGenerator | None = None) -> Any:
-    """Generate images (normalized space) from ``initial_noise`` in ``diffusion_steps`` steps."""
+                      seed: int | keras.random.SeedGenerator | None = None, sampler: str = "ddim") -> Any:
+    """Generate images (normalized space) from ``initial_noise`` in ``diffusion_steps`` steps.
+
+    ``sampler``: ``"ddim"`` (the reference; ``diffusion_steps`` network evaluations, ``eta``
+    allowed) or ``"dpm++2s"`` (DPM-Solver++(2S): second order, deterministic,
+    ``2 * diffusion_steps - 1`` evaluations; see :func:`dpm_solver_2s_step` and :func:`network_evaluations`).
+    """
     pred_images = None
     for diffusion_step in reverse_diffusion_steps(network, initial_noise, diffusion_steps,
                                                   min_signal_rate=min_signal_rate,
-                                                  max_signal_rate=max_signal_rate, eta=eta, seed=seed):
+                                                  max_signal_rate=max_signal_rate, eta=eta, seed=seed,
+                                                  sampler=sampler):
         pred_images = diffusion_step.pred_images
     return pred_images

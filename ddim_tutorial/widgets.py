@@ -23,7 +23,8 @@ factory                    container CSS class    controls (``description``; dic
 =========================  =====================  ==========================================
 ``schedule_explorer()``    ``ddim-schedule``      "min signal", "max signal"
 ``noising_explorer()``     ``ddim-noising``       "t", "seed"
-``sampler_explorer()``     ``ddim-sampler``       "steps", "min signal", "max signal", "eta",
+``sampler_explorer()``     ``ddim-sampler``       "sampler" (toggle buttons "DDIM", "DPM++ 2S"),
+                                                  "steps", "min signal", "max signal", "eta",
                                                   "seed", button "sample" (hidden when live)
 ``trajectory_explorer()``  ``ddim-trajectory``    "steps", "eta", "seed", button "sample"
 ``interpolation_explorer`` ``ddim-interpolation`` "seed a", "seed b", "mix", "steps",
@@ -63,6 +64,8 @@ __all__ = [
 CACHE_SIZE = 64
 #: A model-driven explorer redraws on slider release when one picture takes less than this.
 LIVE_SECONDS = 1.0
+#: How the sampler explorer's buttons name the samplers of :mod:`ddim_tutorial.sampling`.
+SAMPLER_LABELS = {"ddim": "DDIM", "dpm++2s": "DPM++ 2S"}
 
 
 def _ipywidgets():
@@ -75,6 +78,18 @@ def _ipywidgets():
 
 def _css_name(description: str) -> str:
     return "ddim-control-" + "-".join(description.lower().split())
+
+
+def _toggle(description: str, options: list[tuple[str, str]], value: str):
+    """Toggle buttons (one choice of a few, all in view) with the explorers' naming scheme."""
+    widgets = _ipywidgets()
+    toggle = widgets.ToggleButtons(options=options, value=value, description=description,
+                                   style={"description_width": "80px", "button_width": "100px"})
+    # ipywidgets 8 puts a toggle's label above its buttons; this class (7's default) keeps it on
+    # the left, right-aligned with the sliders' labels.
+    toggle.add_class("widget-inline-hbox")
+    toggle.add_class(_css_name(description))
+    return toggle
 
 
 def _slider(kind: str, description: str, value: Any, minimum: Any, maximum: Any, step: Any, **kwargs: Any):
@@ -344,7 +359,7 @@ class SamplerExplorer(Explorer):
     grid = True
 
     def __init__(self, model: Any, num_images: int = 6, *, num_cols: int | None = None, steps: int | None = None,
-                 max_steps: int = 50, seed: int = 0, live: bool | str = "auto") -> None:
+                 max_steps: int = 50, seed: int = 0, live: bool | str = "auto", sampler: str = "ddim") -> None:
         _check_model(model)
         if not isinstance(num_images, int) or isinstance(num_images, bool) or num_images < 1:
             raise ValueError(f"num_images={num_images!r} is invalid: use a positive integer such as 6.")
@@ -352,7 +367,12 @@ class SamplerExplorer(Explorer):
         self.num_cols = num_cols or min(num_images, 6)
         config = model.config
         steps = config.plot_diffusion_steps if steps is None else steps
+        from .sampling import SAMPLERS
+
+        if sampler not in SAMPLERS:
+            raise ValueError(f"sampler={sampler!r} is invalid: choose one of {', '.join(map(repr, SAMPLERS))}.")
         controls = {
+            "sampler": _toggle("sampler", [(SAMPLER_LABELS[name], name) for name in SAMPLERS], sampler),
             "steps": _slider("int", "steps", min(steps, max_steps), 1, max_steps, 1),
             "min signal": _slider("float", "min signal", config.min_signal_rate, 0.01, 0.5, 0.01),
             "max signal": _slider("float", "max signal", config.max_signal_rate, 0.5, 1.0, 0.01),
@@ -364,30 +384,43 @@ class SamplerExplorer(Explorer):
     def _check(self, settings: dict[str, Any]) -> str | None:
         if settings["min signal"] >= settings["max signal"]:
             return "min signal must be smaller than max signal."
+        if settings["sampler"] != "ddim" and settings["eta"] > 0:
+            return (f"eta adds fresh noise, which only DDIM does; {SAMPLER_LABELS[settings['sampler']]} follows the "
+                    "deterministic ODE: set eta to 0, or choose DDIM.")
         return None
 
     def _compute(self, settings: dict[str, Any]) -> np.ndarray:
         images = self.model.generate(self.num_images, settings["steps"], eta=float(settings["eta"]),
                                      seed=int(settings["seed"]), min_signal_rate=float(settings["min signal"]),
-                                     max_signal_rate=float(settings["max signal"]))
+                                     max_signal_rate=float(settings["max signal"]), sampler=settings["sampler"])
         return _numpy(images)
 
     def _draw(self, settings: dict[str, Any], result: Any) -> Any:
-        title = (f"{settings['steps']} steps, signal rate {settings['min signal']:.2f}..{settings['max signal']:.2f}, "
+        from .sampling import network_evaluations
+
+        evaluations = network_evaluations(settings["sampler"], settings["steps"])
+        title = (f"{SAMPLER_LABELS[settings['sampler']]}, {settings['steps']} steps "
+                 f"({evaluations} network evaluation{'s' if evaluations > 1 else ''}), "
+                 f"signal rate {settings['min signal']:.2f}..{settings['max signal']:.2f}, "
                  f"eta {settings['eta']:.2f}, seed {settings['seed']}")
         return image_grid(result, self.num_cols, title=title, size=1.6)
 
 
 def sampler_explorer(model: Any, num_images: int = 6, *, num_cols: int | None = None, steps: int | None = None,
-                     max_steps: int = 50, seed: int = 0, live: bool | str = "auto") -> SamplerExplorer:
-    """Sliders for steps, min/max signal rate, eta and seed over a grid of generated images.
+                     max_steps: int = 50, seed: int = 0, live: bool | str = "auto",
+                     sampler: str = "ddim") -> SamplerExplorer:
+    """A sampler choice and sliders for steps, min/max signal rate, eta and seed over a grid of
+    generated images.
 
     One seed fixes the initial noise, so with ``eta = 0`` moving only "steps" shows how the
-    same images sharpen with more steps. A fast model redraws on slider release; a slow one
-    when **sample** is pressed (``live``, see the module's docstring).
+    same images sharpen with more steps, and switching between "DDIM" and "DPM++ 2S" (the
+    second-order :func:`~ddim_tutorial.sampling.dpm_solver_2s_step`, which takes no eta)
+    compares the two samplers on the same noise; the title counts the network evaluations. A
+    fast model redraws on slider release; a slow one when **sample** is pressed (``live``, see
+    the module's docstring).
     """
     return SamplerExplorer(model, num_images, num_cols=num_cols, steps=steps, max_steps=max_steps, seed=seed,
-                           live=live)
+                           live=live, sampler=sampler)
 
 
 # ---------------------------------------------------------------- trajectory

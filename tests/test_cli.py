@@ -44,7 +44,7 @@ def assert_one_line_error(code: int, err: str, *fragments: str) -> None:
     (["train"], ["--preset", "--data-dir", "--source", "--epochs", "--out", "--resume", "--batch-size",
                  "--seed", "--set", "--devices", "examples:", "history.csv", "exit 130/143"]),
     (["sample"], ["--checkpoint", "--steps", "--num", "--out", "--eta", "--seed", "--min-signal-rate",
-                  "--max-signal-rate", "examples:"]),
+                  "--max-signal-rate", "--sampler", "dpm++2s", "examples:"]),
     (["kid"], ["--checkpoint", "--data-dir", "--num", "--steps", "--weights", "examples:", "DDIM_INCEPTION_WEIGHTS"]),
 ])
 def test_help_texts_document_options_and_examples(capsys, command, expected):
@@ -101,6 +101,17 @@ def test_unknown_preset_and_backend_are_refused_by_the_parser(capsys):
             cli.main(argv)
         assert exit_info.value.code == 2
         assert "invalid choice" in capsys.readouterr().err
+
+
+def test_sample_offers_exactly_the_packages_samplers(capsys):
+    from ddim_tutorial.sampling import SAMPLERS  # the parser names them without importing Keras
+
+    sample = next(action for action in cli.build_parser()._subparsers._group_actions[0].choices["sample"]._actions
+                  if action.dest == "sampler")
+    assert tuple(sample.choices) == SAMPLERS and sample.default == "ddim"
+    with pytest.raises(SystemExit):
+        cli.main(["sample", "--bundled", "flowers32", "--sampler", "heun", "--out", "g.png"])
+    assert "invalid choice: 'heun'" in capsys.readouterr().err
 
 
 def test_unknown_keras_backend_variable(capsys, monkeypatch):
@@ -182,6 +193,8 @@ def test_sample_saves_a_grid(capsys, trained, tmp_path):
     pytest.param(["--min-signal-rate", "0.99"], ["min_signal_rate=0.99", "max_signal_rate"], id="min_above_max"),
     pytest.param(["--max-signal-rate", "1.5"], ["max_signal_rate=1.5"], id="max_signal_rate_above_one"),
     pytest.param(["--seed", "-1"], ["seed=-1 is invalid"], id="seed_negative"),
+    pytest.param(["--sampler", "dpm++2s", "--eta", "0.5"], ["sampler='dpm++2s' with eta=0.5 is invalid"],
+                 id="second_order_sampler_with_eta"),
 ])
 def test_bad_sample_arguments(capsys, trained, tmp_path, extra, fragments):
     code, _, err = run_cli(capsys, "sample", "--checkpoint", str(trained / "last"), "--out",

@@ -64,10 +64,11 @@ def noise(num_images: int = 3, seed: int = 1) -> np.ndarray:
 
 
 # ------------------------------------------------------------------ same numbers as eager
-@pytest.mark.parametrize("steps, eta", [(1, 0.0), (6, 0.0), (6, 0.8)])
-def test_compiled_equals_the_eager_loop(network, sampler, steps, eta):
-    eager = to_numpy(reverse_diffusion(network, noise(), steps, eta=eta, seed=11))
-    compiled = to_numpy(sampler(noise(), steps, eta=eta, seed=11, normalized=True))
+@pytest.mark.parametrize("method, steps, eta", [("ddim", 1, 0.0), ("ddim", 6, 0.0), ("ddim", 6, 0.8),
+                                                ("dpm++2s", 1, 0.0), ("dpm++2s", 3, 0.0)])
+def test_compiled_equals_the_eager_loop(network, sampler, method, steps, eta):
+    eager = to_numpy(reverse_diffusion(network, noise(), steps, eta=eta, seed=11, sampler=method))
+    compiled = to_numpy(sampler(noise(), steps, eta=eta, seed=11, normalized=True, sampler=method))
     assert np.abs(eager).max() > 0.1
     np.testing.assert_allclose(compiled, eager, atol=1e-4, rtol=1e-4)
 
@@ -118,6 +119,20 @@ def test_sliders_never_retrace_and_a_new_batch_traces_once(sampler):
     assert sampler.trace_count == traces + 1
 
 
+@pytest.mark.skipif(not COMPILES, reason="PyTorch runs the loop eagerly; nothing is traced")
+def test_each_sampler_is_one_program_traced_once(sampler):
+    for method in ("ddim", "dpm++2s"):
+        sampler(noise(3), 2, sampler=method)
+    traces = sampler.trace_count
+    for method in ("dpm++2s", "ddim"):
+        sampler(noise(3), 4, sampler=method, min_signal_rate=0.1, max_signal_rate=0.9)
+    assert sampler.trace_count == traces
+    with pytest.raises(ValueError, match="choose one of"):
+        sampler(noise(3), 2, sampler="heun")
+    with pytest.raises(ValueError, match="eta"):
+        sampler(noise(3), 2, sampler="dpm++2s", eta=0.3)
+
+
 def test_the_sampler_follows_the_weights_without_recompiling(model):
     sampler = model.sampler
     before = to_numpy(sampler(noise(2), 3))
@@ -144,6 +159,17 @@ def test_generate_is_compiled_by_default_and_matches_the_eager_path(model):
     np.testing.assert_allclose(stochastic, to_numpy(model.generate(2, 5, seed=2, eta=0.6, compiled=False)), atol=1e-4)
     np.testing.assert_array_equal(stochastic, to_numpy(model.generate(2, 5, seed=2, eta=0.6)))
     assert model.sampler is model.sampler  # one resident sampler per model
+
+
+def test_generate_and_the_slider_cache_take_the_sampler(model):
+    compiled = to_numpy(model.generate(2, 2, seed=2, sampler="dpm++2s"))
+    np.testing.assert_allclose(compiled, to_numpy(model.generate(2, 2, seed=2, sampler="dpm++2s", compiled=False)),
+                               atol=1e-4)
+    with pytest.raises(ValueError, match="eta"):
+        model.generate(2, 2, eta=0.5, sampler="dpm++2s")
+    interactive = InteractiveSampler(model, num_images=2, seed=2)
+    np.testing.assert_allclose(interactive(2, sampler="dpm++2s"), compiled, atol=1e-6)
+    assert interactive(2) is not interactive(2, sampler="dpm++2s") and interactive.misses == 2
 
 
 def test_generate_uses_the_given_noise_and_rates(model):

@@ -6,6 +6,7 @@ mistake: a checker that passes anything would teach nothing.
 
 from __future__ import annotations
 
+import inspect
 import math
 import subprocess
 import sys
@@ -16,6 +17,7 @@ import pytest
 from keras import layers, ops
 
 from ddim_tutorial import exercises
+from ddim_tutorial.checking import STARTER
 from ddim_tutorial.exercises import (CheckResult, check, check_ddim_step, check_forward_noise, check_kid,
                                      check_loss, check_residual_block, check_schedule,
                                      check_sinusoidal_embedding, check_slerp)
@@ -70,7 +72,8 @@ def make_block(residual=True, swish=True, project=True, norm="bn", concatenate=F
                 x = layers.BatchNormalization(center=False, scale=False)(x)
             elif norm == "bn_affine":
                 x = layers.BatchNormalization()(x)
-            x = layers.Conv2D(width, kernel_size=3, padding="same", activation="swish" if swish else None)(x)
+            activation = swish if isinstance(swish, str) else "swish" if swish else None
+            x = layers.Conv2D(width, kernel_size=3, padding="same", activation=activation)(x)
             x = layers.Conv2D(width, kernel_size=3, padding="same")(x)
             if project and inputs.shape[-1] != width and late_projection:
                 skip = layers.Conv2D(width, kernel_size=1)(inputs)
@@ -195,10 +198,18 @@ def test_sinusoidal_embedding_mistakes():
                     "constant factor")
     assert_rejected(check_sinusoidal_embedding, lambda x: my_sinusoidal_embedding(x, 32, 1.0, 100.0), "differs")
 
+    def evenly_spaced(x, dims, lo, hi):
+        speeds = ops.convert_to_tensor((2.0 * math.pi * np.linspace(lo, hi, dims // 2)).astype("float32"))
+        angles = ops.convert_to_tensor(x) * speeds
+        return ops.concatenate([ops.sin(angles), ops.cos(angles)], axis=-1)
+
+    assert_rejected(check_sinusoidal_embedding, evenly_spaced, "spaces the frequencies evenly", "geometrically")
+
 
 def test_residual_block_mistakes():
     assert_rejected(check_residual_block, make_block(residual=False), "forgets to add the residual")
     assert_rejected(check_residual_block, make_block(swish=False), "forgets the swish")
+    assert_rejected(check_residual_block, make_block(swish="relu"), "uses ReLU")
     assert_rejected(check_residual_block, make_block(project=False), "raised ValueError", "while building the block")
     assert_rejected(check_residual_block, make_block(norm="bn_affine"), "parameters", "center=False")
     assert_rejected(check_residual_block, make_block(norm=None), "has the layers", "BatchNormalization x1")
@@ -259,6 +270,22 @@ def test_an_exception_in_the_students_function_is_named_not_raised():
         raise ZeroDivisionError("boom")
 
     assert_rejected(check, my_ddim_step, "raised ZeroDivisionError (boom)", "eta=0.0")
+
+
+@pytest.mark.parametrize("checker, arguments", [
+    (check_schedule, 3), (check_forward_noise, 4), (check_sinusoidal_embedding, 4), (check_residual_block, 2),
+    (check_loss, 2), (check_ddim_step, 8), (check_kid, 2), (check_slerp, 3)],
+    ids=lambda value: getattr(value, "__name__", str(value)))
+def test_an_unfinished_starter_is_told_which_line_to_replace(checker, arguments):
+    """The lessons' starters raise NotImplementedError: the sentence says what to do, not where it failed."""
+    def starter(*args):
+        raise NotImplementedError
+
+    starter.__signature__ = inspect.Signature(
+        [inspect.Parameter(f"a{i}", inspect.Parameter.POSITIONAL_OR_KEYWORD) for i in range(arguments)])
+    result = verdict(checker, starter)
+    assert not result
+    assert result.message == f"{result.exercise}: not yet, your function {STARTER}.", result.message
 
 
 def test_nan_is_reported_with_where_it_occurs():

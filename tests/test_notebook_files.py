@@ -2,7 +2,8 @@
 
 Structure checks need no kernel: outputs are stripped, every lesson has its badges, the Colab
 install cell, goals, an exercise with a hidden solution and a recap, and no lesson re-defines
-package code. The environment files must agree with pyproject.toml. The lesson.py tests cover
+package code. The write-it-yourself exercises are run: every starter must fail its checker, every
+hidden solution pass it. The environment files must agree with pyproject.toml. The lesson.py tests cover
 fast mode, data sources and how lessons 05-07 find a trained model.
 """
 
@@ -13,6 +14,7 @@ import json
 import re
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -113,18 +115,20 @@ def test_lesson_uses_the_package_and_defines_none_of_its_code(name):
                 package_names.add(node.name)
     assert {"diffusion_schedule", "build_network", "reverse_diffusion"} <= package_names
 
-    defined, imports_package = [], False
+    defined, starters, imports_package = [], [], False
     for code in cells(name, "code"):
         tree = ast.parse(python_source(code))
+        checked = set(re.findall(r"lesson\.check\((my_\w+)", code))  # a write-it-yourself starter
         for node in ast.walk(tree):
             if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-                defined.append(node.name)
+                (starters if node.name in checked else defined).append(node.name)
             if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("ddim_tutorial"):
                 imports_package = True
     assert imports_package
-    clashes = sorted(set(defined) & package_names)
+    clashes = sorted(set(defined + starters) & package_names)
     assert not clashes, f"{name} re-defines package code: {clashes}; import it from ddim_tutorial instead"
-    assert not defined, f"{name} defines {defined}: lessons should import helpers, not define them"
+    assert not defined, (f"{name} defines {defined}: lessons should import helpers, not define them (only an "
+                         "exercise's my_... starter, checked in its own cell by lesson.check, may)")
 
 
 @pytest.mark.parametrize("name", LESSONS)
@@ -185,6 +189,109 @@ def test_nbval_sanitize_rules_compile_and_blank_what_varies():
     assert sanitize(log) == "ok\nTF-LOG\nend"
     assert sanitize("\x1b[1m45/45\x1b[0m") != "\x1b[1m45/45\x1b[0m"
     assert sanitize("6 steps, 48 images") == "6 steps, 48 images"
+
+
+# ------------------------------------------- write it yourself, with a checker (issue 12)
+#: The core pieces each lesson has students write, by the starter's function name and the checker's exercise.
+WRITE_IT_YOURSELF = {
+    "01_diffusion_schedule": {"my_diffusion_schedule": "schedule"},
+    "02_forward_noising": {"my_forward_noise": "forward_noise"},
+    "03_unet": {"my_sinusoidal_embedding": "sinusoidal_embedding", "my_residual_block": "residual_block"},
+    "04_training": {"my_noise_loss": "loss"},
+    "05_kid": {"my_unbiased_mmd": "kid"},
+    "07_interpolation": {"my_slerp": "slerp"},
+}
+
+
+def exercise_cells(name: str) -> list[tuple[int, str]]:
+    """(cell index, function) of every code cell that hands a my_... function to lesson.check."""
+    return [(index, function) for index, cell in enumerate(load(name)["cells"]) if cell["cell_type"] == "code"
+            for function in re.findall(r"lesson\.check\((my_\w+)", "".join(cell["source"]))]
+
+
+#: Every checked exercise of the series, lesson 06's included when it has one.
+CHECKED_EXERCISES = [(name, function) for name in LESSONS for _, function in exercise_cells(name)]
+
+
+def exercise(name: str, function: str) -> dict[str, str]:
+    """The cells of one exercise: the task before the starter, the starter, the hidden solution's code, and
+    the sources of the three cells after the solution."""
+    notebook = [("".join(cell["source"]), cell["cell_type"]) for cell in load(name)["cells"]]
+    index = next(i for i, f in exercise_cells(name) if f == function)
+    solution = notebook[index + 1][0] if index + 1 < len(notebook) else ""
+    assert notebook[index + 1][1] == "markdown" and "<summary>Solution</summary>" in solution, (
+        f"{name}: the cell after the {function} starter must hide its solution in <details>")
+    blocks = re.findall(r"```python\n(.*?)```", solution, flags=re.S)
+    assert len(blocks) == 1, f"{name}: the {function} solution must be one python block, a cell one can paste"
+    return {"task": notebook[index - 1][0], "starter": notebook[index][0], "solution": blocks[0],
+            "after": [text for text, _ in notebook[index + 2:index + 5]]}
+
+
+def run_exercise_cell(code: str) -> list:
+    """Run a cell as the notebook would, with a lesson.check that records what it returns."""
+    results: list = []
+
+    def check(function, name=None):
+        results.append(lesson.check(function, name))
+        return results[-1]
+
+    exec(compile(code, "<exercise cell>", "exec"), {"lesson": SimpleNamespace(check=check), "__name__": "cell"})
+    return results
+
+
+@pytest.mark.parametrize("name", LESSONS)
+def test_lesson_has_write_it_yourself_exercises_checked_by_lesson_check(name):
+    found = [function for _, function in exercise_cells(name)]
+    missing = sorted(set(WRITE_IT_YOURSELF.get(name, {})) - set(found))
+    assert not missing, f"{name} lacks the write-it-yourself exercise(s) {missing} (a starter that calls lesson.check)"
+    for function in found:
+        cells_of = exercise(name, function)
+        task, starter = cells_of["task"], cells_of["starter"]
+        assert "**Exercise" in task and f"`{function}(" in task and "NotImplementedError" in task, (
+            f"{name}: the markdown before the {function} starter states the exercise, its signature and what to replace")
+        definition = next(node for node in ast.parse(starter).body if isinstance(node, ast.FunctionDef))
+        last = definition.body[-1]
+        assert definition.name == function and isinstance(last, ast.Raise) and "NotImplementedError" in ast.unparse(last)
+        assert "# Your code here" in starter and re.search(rf"^lesson\.check\({function}\);$", starter, flags=re.M)
+        assert any("lesson.show_source(" in text for text in cells_of["after"]), (
+            f"{name}: after the {function} solution, show the package's own code with lesson.show_source")
+
+
+@pytest.mark.parametrize("name, function", CHECKED_EXERCISES)
+def test_starter_does_not_pass_and_says_what_to_replace(name, function):
+    results = run_exercise_cell(exercise(name, function)["starter"])
+    assert len(results) == 1 and not results[0], f"{name}: the {function} starter must leave work to do"
+    assert results[0].message.endswith("NotImplementedError: replace that line with your code."), results[0].message
+    expected = WRITE_IT_YOURSELF.get(name, {}).get(function)
+    assert expected in (None, results[0].exercise)
+
+
+@pytest.mark.parametrize("name, function", CHECKED_EXERCISES)
+def test_hidden_solution_passes_its_checker(name, function):
+    results = run_exercise_cell(exercise(name, function)["solution"])
+    assert len(results) == 1, f"{name}: the {function} solution must end with its lesson.check line"
+    assert results[0], f"{name}: the hidden solution fails its own checker: {results[0].message}"
+    assert WRITE_IT_YOURSELF.get(name, {}).get(function) in (None, results[0].exercise)
+
+
+def test_show_source_prints_the_package_code_and_nothing_else(capsys):
+    import inspect
+
+    from ddim_tutorial.model import DiffusionModel
+    from ddim_tutorial.schedule import diffusion_angles, diffusion_schedule
+
+    lesson.show_source(diffusion_angles, diffusion_schedule)
+    out = capsys.readouterr().out
+    assert "# diffusion_schedule, from ddim_tutorial/schedule.py (lines " in out
+    assert inspect.getsource(diffusion_schedule).strip() in out and inspect.getsource(diffusion_angles).strip() in out
+    lesson.show_source(DiffusionModel.compute_loss, only="_loss = ops.mean(")
+    lines = capsys.readouterr().out.splitlines()
+    assert "an excerpt" in lines[0] and lines[1].startswith("def compute_loss(") and lines[2].strip() == "..."
+    assert all("_loss = ops.mean(" in line or line.strip() == "..." for line in lines[2:])
+    with pytest.raises(ValueError, match="no line of DiffusionModel.compute_loss contains"):
+        lesson.show_source(DiffusionModel.compute_loss, only="no such line")
+    with pytest.raises(ValueError, match="not part of ddim_tutorial"):
+        lesson.show_source(np.mean)
 
 
 # ----------------------------------------------------- environment files

@@ -119,6 +119,22 @@ def test_plot_trajectory_subsamples_long_runs_keeping_first_and_last():
         plotting.plot_trajectory([], lambda images: images)
 
 
+def test_plot_sampler_comparison_shows_each_sample_beside_its_amplified_difference():
+    reference = np.full((4, 6, 6, 3), 0.5, dtype="float32")
+    close, far = reference + 0.05, reference - 0.2
+    fig = plotting.plot_sampler_comparison(reference, [close, far], ["close", "far"], num_images=2, gain=4)
+    assert len(image_axes(fig)) == 3 * 4  # three rows (the reference first), two images and two differences
+    assert [fig.axes[4 * row].get_ylabel() for row in range(3)] == ["reference", "close", "far"]
+    assert fig.axes[2].get_title() == "difference x4"
+    np.testing.assert_allclose(fig.axes[2].images[0].get_array(), 0.0)  # the reference against itself
+    np.testing.assert_allclose(fig.axes[6].images[0].get_array(), 0.2, rtol=1e-5)  # 4 * 0.05
+    np.testing.assert_allclose(fig.axes[10].images[0].get_array(), 0.8, rtol=1e-5)  # 4 * 0.2
+    with pytest.raises(ValueError, match="one label per set"):
+        plotting.plot_sampler_comparison(reference, [close], ["a", "b"])
+    with pytest.raises(ValueError, match="like the reference"):
+        plotting.plot_sampler_comparison(reference, [reference[:, :4]], ["cropped"])
+
+
 def test_read_history_from_history_dict_and_csv(tmp_path):
     values = {"n_loss": [0.5, 0.3], "val_n_loss": [0.6, 0.4]}
     assert plotting.read_history(SimpleNamespace(history=values)) == values

@@ -1,5 +1,6 @@
 """Tests of ddim_tutorial.sampling: the DDIM sampler against a direct re-implementation of the
-reference's loop, stochastic sampling (eta > 0), and argument checks.
+reference's loop, stochastic sampling (eta > 0), the second-order DPM-Solver++(2S) sampler
+against the exact answer for Gaussian data, and argument checks.
 
 Runs on every backend: ``KERAS_BACKEND=X pytest tests/test_sampling.py``.
 """
@@ -14,8 +15,9 @@ import pytest
 
 from ddim_tutorial.config import DDIMConfig
 from ddim_tutorial.network import build_network
-from ddim_tutorial.sampling import (MAX_SEED, ddim_step, predict_components, reverse_diffusion,
-                                    reverse_diffusion_steps, step_noise)
+from ddim_tutorial.sampling import (MAX_SEED, SAMPLERS, ddim_step, dpm_solver_2s_step, network_evaluations,
+                                    predict_components, reverse_diffusion, reverse_diffusion_steps, sampling_times,
+                                    step_noise)
 
 TINY = DDIMConfig.preset("smoke", image_size=16, widths=(8, 16), embedding_dims=8, batch_size=4)
 
@@ -143,6 +145,19 @@ def test_ddim_step_without_noise_for_positive_eta_is_an_error():
         ddim_step(x, x, 0.8, 0.6, 0.6, 0.8, eta=0.5)
 
 
+def test_ddim_step_takes_numpy_rates_on_every_backend():
+    # PyTorch refuses ``ndarray * Tensor``: the rates are converted to tensors inside the step.
+    rng = np.random.default_rng(2)
+    pred_noises, pred_images, fresh = (keras.ops.convert_to_tensor(rng.standard_normal((2, 4, 4, 3)).astype("float32"))
+                                       for _ in range(3))
+    rates = [np.full((2, 1, 1, 1), value, "float32") for value in (0.8, 0.6, 0.6, 0.8)]
+    as_tensors = [keras.ops.convert_to_tensor(r) for r in rates]
+    for eta, noise in ((0.0, None), (0.5, fresh)):
+        from_numpy = to_numpy(ddim_step(pred_noises, pred_images, *rates, eta=eta, fresh_noises=noise))
+        from_tensors = to_numpy(ddim_step(pred_noises, pred_images, *as_tensors, eta=eta, fresh_noises=noise))
+        np.testing.assert_allclose(from_numpy, from_tensors, rtol=1e-6)
+
+
 # ------------------------------------------------------------------ stochastic DDIM
 def test_positive_eta_changes_samples_and_is_seed_reproducible(network, initial_noise):
     deterministic = to_numpy(reverse_diffusion(network, initial_noise, 5))
@@ -168,6 +183,124 @@ def test_step_noise_is_a_pure_function_of_seed_and_step():
     assert not np.allclose(a, to_numpy(step_noise((2, 4, 4, 3), 6, 1)))
     big = to_numpy(step_noise((64, 8, 8, 3), MAX_SEED, 0))
     assert abs(big.mean()) < 0.05 and abs(big.std() - 1.0) < 0.05
+
+
+# ------------------------------------------------------------- DPM-Solver++(2S), second order
+GAUSS_MEAN, GAUSS_STD = 0.3, 0.5
+
+
+class GaussianDenoiser(keras.layers.Layer):
+    """The exact noise predictor when every pixel of the data is N(GAUSS_MEAN, GAUSS_STD**2):
+    E[noise | noisy] = n (noisy - s mean) / (s**2 std**2 + n**2). Counts its (eager) calls."""
+
+    calls = 0
+
+    def call(self, inputs):
+        noisy_images, noise_variances = inputs
+        GaussianDenoiser.calls += 1
+        signal_variances = 1.0 - noise_variances
+        return (keras.ops.sqrt(noise_variances) * (noisy_images - keras.ops.sqrt(signal_variances) * GAUSS_MEAN)
+                / (signal_variances * GAUSS_STD**2 + noise_variances))
+
+
+def gaussian_network() -> keras.Model:
+    noisy_images, noise_variances = keras.Input((8, 8, 3)), keras.Input((1, 1, 1))
+    return keras.Model([noisy_images, noise_variances], GaussianDenoiser()([noisy_images, noise_variances]))
+
+
+def exact_gaussian_sample(initial_noise: np.ndarray, min_signal_rate=0.02, max_signal_rate=0.95) -> np.ndarray:
+    """Where every deterministic sampler converges with many steps, in closed form (float64).
+
+    With x = noisy / signal and sigma = noise / signal, x is N(mean, std**2 + sigma**2), and the
+    probability-flow ODE keeps (x - mean) / sqrt(std**2 + sigma**2) constant. Solve it from t = 1
+    (where the initial noise is read with min_signal_rate) to t = 0, then denoise there exactly.
+    """
+    def sigma(rate):
+        return math.sqrt(1.0 - rate**2) / rate
+
+    start, end = sigma(min_signal_rate), sigma(max_signal_rate)
+    x_start = initial_noise.astype("float64") / min_signal_rate
+    x_end = GAUSS_MEAN + (x_start - GAUSS_MEAN) * math.sqrt(GAUSS_STD**2 + end**2) / math.sqrt(GAUSS_STD**2 + start**2)
+    return GAUSS_MEAN + (x_end - GAUSS_MEAN) * GAUSS_STD**2 / (GAUSS_STD**2 + end**2)
+
+
+def test_dpm_solver_converges_to_the_exact_answer_at_second_order_and_beats_ddim_at_equal_cost():
+    network = gaussian_network()
+    noise = np.random.default_rng(3).standard_normal((2, 8, 8, 3)).astype("float32")
+    exact = exact_gaussian_sample(noise)
+    error, calls = {}, {}
+    for sampler in SAMPLERS:
+        for steps in (5, 10):
+            GaussianDenoiser.calls = 0
+            images = to_numpy(reverse_diffusion(network, noise, steps, sampler=sampler))
+            calls[sampler, steps] = GaussianDenoiser.calls
+            error[sampler, steps] = float(np.abs(images - exact).max())
+    assert calls == {(sampler, steps): network_evaluations(sampler, steps) for sampler, steps in calls}
+    assert calls[("dpm++2s", 5)] == 9 and calls[("ddim", 10)] == 10
+    assert error["dpm++2s", 5] < error["ddim", 10] / 3  # 9 evaluations beat 10 (about 0.04 against 0.26)
+    assert error["dpm++2s", 10] / error["dpm++2s", 5] < 0.3  # second order: twice the steps, a quarter of the error
+    assert 0.4 < error["ddim", 10] / error["ddim", 5] < 0.7  # first order: half the error
+    assert error["dpm++2s", 10] < 0.02
+
+
+def test_dpm_solver_step_matches_the_paper_written_out_by_hand():
+    # DPM-Solver++(2S), r = 1/2, in Lu et al.'s notation: alpha = signal rate, sigma = noise rate,
+    # lambda = log(alpha / sigma), h = lambda_t - lambda_s, the midpoint at lambda_s + h / 2,
+    # u = (sigma_m / sigma_s) x - alpha_m (e^{-h/2} - 1) x0(x),
+    # x_t = (sigma_t / sigma_s) x - alpha_t (e^{-h} - 1) x0(u).
+    rng = np.random.default_rng(4)
+    x, first_images, mid_images = (rng.standard_normal((2, 3, 3, 3)) for _ in range(3))
+    alpha_s, alpha_t = 0.3, 0.7
+    sigma_s, sigma_t = math.sqrt(1 - alpha_s**2), math.sqrt(1 - alpha_t**2)
+    lambda_s, lambda_t = math.log(alpha_s / sigma_s), math.log(alpha_t / sigma_t)
+    h = lambda_t - lambda_s
+    alpha_m = 1.0 / math.sqrt(1.0 + math.exp(-2 * (lambda_s + h / 2)))
+    sigma_m = math.sqrt(1 - alpha_m**2)
+    u = sigma_m / sigma_s * x - alpha_m * (math.exp(-h / 2) - 1) * first_images
+    expected = sigma_t / sigma_s * x - alpha_t * (math.exp(-h) - 1) * mid_images
+
+    seen = []
+
+    def denoise(noisy_images, noise_rates, signal_rates):  # a stand-in network: a fixed answer
+        seen.append((to_numpy(noisy_images), float(to_numpy(noise_rates)), float(to_numpy(signal_rates))))
+        images = keras.ops.convert_to_tensor(mid_images.astype("float32"))
+        return (noisy_images - signal_rates * images) / noise_rates, images
+
+    first_noises = (x - alpha_s * first_images) / sigma_s
+    got = dpm_solver_2s_step(denoise, x.astype("float32"), first_noises.astype("float32"),
+                             first_images.astype("float32"), sigma_s, alpha_s, sigma_t, alpha_t)
+    assert len(seen) == 1, "one network evaluation per step, at the midpoint"
+    np.testing.assert_allclose(seen[0][1:], (sigma_m, alpha_m), rtol=1e-5)
+    np.testing.assert_allclose(seen[0][0], u, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(to_numpy(got), expected, rtol=1e-4, atol=1e-5)
+
+
+def test_dpm_solver_yields_its_steps_at_its_own_times():
+    network = gaussian_network()
+    initial_noise = np.random.default_rng(5).standard_normal((2, 8, 8, 3)).astype("float32")
+    steps = list(reverse_diffusion_steps(network, initial_noise, 5, sampler="dpm++2s"))
+    times = [float(to_numpy(s.diffusion_times)[0, 0, 0, 0]) for s in steps]
+    np.testing.assert_allclose(times, [1.0, 0.75, 0.5, 0.25, 0.0], atol=1e-6)
+    np.testing.assert_allclose(times, sampling_times("dpm++2s", 5), atol=1e-6)
+    np.testing.assert_allclose(sampling_times("ddim", 4), [1.0, 0.75, 0.5, 0.25])
+    # One step is the same for both samplers: the image predicted from pure noise.
+    np.testing.assert_allclose(to_numpy(reverse_diffusion(network, initial_noise, 1, sampler="dpm++2s")),
+                               to_numpy(reverse_diffusion(network, initial_noise, 1)), atol=1e-6)
+    assert [network_evaluations("dpm++2s", n) for n in (1, 2, 5)] == [1, 3, 9]
+    assert [network_evaluations("ddim", n) for n in (1, 2, 5)] == [1, 2, 5]
+
+
+@pytest.mark.parametrize("sampler", ["heun", "DDIM", "", None, 2])
+def test_unknown_samplers_are_rejected_with_the_choices(network, initial_noise, sampler):
+    with pytest.raises(ValueError, match=r"sampler=.* is invalid: choose one of 'ddim', 'dpm\+\+2s'"):
+        reverse_diffusion(network, initial_noise, 3, sampler=sampler)
+    with pytest.raises(ValueError, match="choose one of"):
+        network_evaluations(sampler, 3)
+
+
+def test_the_second_order_sampler_refuses_eta(network, initial_noise):
+    with pytest.raises(ValueError, match=r"sampler='dpm\+\+2s' with eta=0.5 is invalid.*sampler='ddim'"):
+        reverse_diffusion(network, initial_noise, 3, sampler="dpm++2s", eta=0.5)
 
 
 # ------------------------------------------------------------------------ validation

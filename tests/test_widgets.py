@@ -27,14 +27,14 @@ class FakeModel:
         self.calls: list[dict] = []
 
     def generate(self, num_images, diffusion_steps=None, *, eta=0.0, seed=None, initial_noise=None,
-                 min_signal_rate=None, max_signal_rate=None):
+                 min_signal_rate=None, max_signal_rate=None, sampler="ddim"):
         self.calls.append(dict(num_images=num_images, steps=diffusion_steps, eta=eta, seed=seed,
                                initial_noise=None if initial_noise is None else np.array(initial_noise),
-                               min_signal_rate=min_signal_rate, max_signal_rate=max_signal_rate))
+                               min_signal_rate=min_signal_rate, max_signal_rate=max_signal_rate, sampler=sampler))
         if initial_noise is not None:
             return 1.0 / (1.0 + np.exp(-np.asarray(initial_noise, dtype=np.float32)))
         key = [int(diffusion_steps), int(seed or 0), round(eta * 100), round((min_signal_rate or 0) * 1000),
-               round((max_signal_rate or 0) * 1000)]
+               round((max_signal_rate or 0) * 1000), ["ddim", "dpm++2s"].index(sampler)]
         size = self.config.image_size
         return np.random.default_rng(key).random((num_images, size, size, 3), dtype=np.float32)
 
@@ -154,6 +154,40 @@ def test_sampler_explorer_computes_only_on_sample_and_reuses_the_cache():
     assert explorer.png == default_png
 
 
+def test_sampler_selector_switches_the_sampler_and_counts_its_evaluations():
+    model = FakeModel()
+    explorer = widgets.sampler_explorer(model, num_images=2, steps=5, live=False)
+    ddim_images, ddim_png = explorer.result, explorer.png
+    assert model.calls[-1]["sampler"] == "ddim" and "5 network evaluations" in explorer.figure.texts[0].get_text()
+
+    explorer.controls["sampler"].value = "dpm++2s"  # what clicking "DPM++ 2S" does
+    assert len(model.calls) == 1 and "press" in explorer.status.value
+    explorer.controls["sample"].click()
+    assert model.calls[-1]["sampler"] == "dpm++2s" and model.calls[-1]["steps"] == 5
+    assert not np.allclose(explorer.result, ddim_images) and explorer.png != ddim_png
+    assert "DPM++ 2S, 5 steps (9 network evaluations)" in explorer.figure.texts[0].get_text()
+
+    explorer.controls["eta"].value = 0.5  # eta is DDIM's: refused with a message, nothing runs
+    explorer.controls["sample"].click()
+    assert len(model.calls) == 2 and "set eta to 0" in explorer.status.value
+    explorer.controls["sampler"].value = "ddim"
+    explorer.controls["sample"].click()
+    assert model.calls[-1]["sampler"] == "ddim" and model.calls[-1]["eta"] == pytest.approx(0.5)
+    explorer.controls["eta"].value = 0.0  # back to the first setting: from the cache
+    assert len(model.calls) == 3
+    np.testing.assert_array_equal(explorer.result, ddim_images)
+    with pytest.raises(ValueError, match="sampler='heun' is invalid"):
+        widgets.sampler_explorer(model, sampler="heun")
+
+
+def test_live_sampler_redraws_when_the_sampler_is_chosen():
+    model = FakeModel()
+    explorer = widgets.sampler_explorer(model, num_images=2, sampler="dpm++2s")
+    assert explorer.live and model.calls[-1]["sampler"] == "dpm++2s"
+    explorer.controls["sampler"].value = "ddim"
+    assert model.calls[-1]["sampler"] == "ddim" and explorer.settings_shown["sampler"] == "ddim"
+
+
 def test_sampler_explorer_refuses_min_signal_above_max_signal():
     model = FakeModel()
     explorer = widgets.sampler_explorer(model, num_images=2, live=False)
@@ -171,6 +205,10 @@ def test_sampler_explorer_exposes_the_documented_names():
         assert control.description == key
         assert control.continuous_update is False
         assert "ddim-control-" + key.replace(" ", "-") in classes(control)
+    chooser = explorer.controls["sampler"]
+    assert chooser.description == "sampler" and "ddim-control-sampler" in classes(chooser)
+    assert [tuple(option) for option in chooser.options] == [("DDIM", "ddim"), ("DPM++ 2S", "dpm++2s")]
+    assert chooser.value == "ddim"
     assert explorer.controls["sample"].description == "sample"
     assert "ddim-sample-button" in classes(explorer.controls["sample"])
     assert {"ddim-explorer", "ddim-sampler"} <= set(classes(explorer.widget))
@@ -315,6 +353,10 @@ def test_sampler_explorer_with_a_real_model(tiny_model):
     explorer.controls["sample"].click()
     assert explorer.computations == 2
     assert not np.allclose(explorer.result, first)
+    explorer.controls["sampler"].value = "dpm++2s"
+    explorer.controls["sample"].click()
+    assert explorer.computations == 3 and explorer.result.shape == first.shape
+    assert np.all(np.isfinite(explorer.result))
 
 
 def test_trajectory_explorer_with_a_real_model(tiny_model):
