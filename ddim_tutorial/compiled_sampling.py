@@ -33,8 +33,8 @@ import numpy as np
 from keras import ops
 
 from .config import _check_signal_rates
-from .sampling import (MAX_SEED, ddim_step, dpm_solver_2s_step, reverse_diffusion_steps, step_noise,
-                       validate_sampler, validate_sampling_args, validate_seed)
+from .sampling import (MAX_SEED, ddim_step, dpm_solver_2s_step, pred_images_from_noises, reverse_diffusion_steps,
+                       step_noise, validate_sampler, validate_sampling_args, validate_seed)
 
 __all__ = ["CompiledSampler", "InteractiveSampler", "sampling_loop"]
 
@@ -59,17 +59,14 @@ def sampling_loop(predict_noises: Any, initial_noise: Any, diffusion_steps: Any,
     shape = tuple(initial_noise.shape)
     step_size = 1.0 / ops.cast(diffusion_steps, dtype)
     ones = ops.ones((shape[0], 1, 1, 1), dtype=dtype)
-
-    def rates(diffusion_times):
-        angles = start_angle + diffusion_times * angle_span
-        return ops.sin(angles), ops.cos(angles)
+    rates = _schedule(start_angle, angle_span)
+    denoise = _denoiser(predict_noises, dtype)
 
     def one_step(step, carry):
         noisy_images, _ = carry
         diffusion_times = ones - ops.cast(step, dtype) * step_size
         noise_rates, signal_rates = rates(diffusion_times)
-        pred_noises = ops.cast(predict_noises(noisy_images, noise_rates**2), dtype)
-        pred_images = (noisy_images - noise_rates * pred_noises) / signal_rates
+        pred_noises, pred_images = denoise(noisy_images, noise_rates, signal_rates)
         # After the last step this remix is computed but unused, as in the reference.
         next_noise_rates, next_signal_rates = rates(diffusion_times - step_size)
         if stochastic:
@@ -94,14 +91,8 @@ def _dpm_solver_2s_loop(predict_noises: Any, initial_noise: Any, diffusion_steps
     second_order_steps = diffusion_steps - 1
     step_size = 1.0 / ops.cast(ops.maximum(second_order_steps, 1), dtype)
     ones = ops.ones((shape[0], 1, 1, 1), dtype=dtype)
-
-    def rates(diffusion_times):
-        angles = start_angle + diffusion_times * angle_span
-        return ops.sin(angles), ops.cos(angles)
-
-    def denoise(noisy_images, noise_rates, signal_rates):
-        pred_noises = ops.cast(predict_noises(noisy_images, noise_rates**2), dtype)
-        return pred_noises, (noisy_images - noise_rates * pred_noises) / signal_rates
+    rates = _schedule(start_angle, angle_span)
+    denoise = _denoiser(predict_noises, dtype)
 
     def one_step(step, noisy_images):
         diffusion_times = ones - ops.cast(step, dtype) * step_size
@@ -115,6 +106,28 @@ def _dpm_solver_2s_loop(predict_noises: Any, initial_noise: Any, diffusion_steps
     last_times = ones - ops.cast(second_order_steps, dtype) * step_size  # t = 0, or t = 1 for a single step
     _, pred_images = denoise(noisy_images, *rates(last_times))
     return pred_images
+
+
+def _schedule(start_angle: Any, angle_span: Any) -> Any:
+    """``rates(diffusion_times) -> (noise_rates, signal_rates)``: the cosine schedule on its
+    angles, which may be tensors (``schedule.diffusion_schedule`` checks Python floats)."""
+
+    def rates(diffusion_times):
+        angles = start_angle + diffusion_times * angle_span
+        return ops.sin(angles), ops.cos(angles)
+
+    return rates
+
+
+def _denoiser(predict_noises: Any, dtype: Any) -> Any:
+    """``denoise(noisy_images, noise_rates, signal_rates) -> (pred_noises, pred_images)`` with one
+    network call, as :func:`ddim_tutorial.sampling.predict_components` does."""
+
+    def denoise(noisy_images, noise_rates, signal_rates):
+        pred_noises = ops.cast(predict_noises(noisy_images, noise_rates**2), dtype)
+        return pred_noises, pred_images_from_noises(noisy_images, pred_noises, noise_rates, signal_rates)
+
+    return denoise
 
 
 class CompiledSampler:

@@ -54,8 +54,13 @@ def predict_components(network: keras.Model, noisy_images: Any, noise_rates: Any
     signal_rates = ops.convert_to_tensor(signal_rates, noisy_images.dtype)
     pred_noises = network([noisy_images, noise_rates**2], training=training)
     pred_noises = ops.cast(pred_noises, noisy_images.dtype)
-    pred_images = (noisy_images - noise_rates * pred_noises) / signal_rates
-    return pred_noises, pred_images
+    return pred_noises, pred_images_from_noises(noisy_images, pred_noises, noise_rates, signal_rates)
+
+
+def pred_images_from_noises(noisy_images: Any, pred_noises: Any, noise_rates: Any, signal_rates: Any) -> Any:
+    """The image that a predicted noise implies: ``noisy = signal_rate * image + noise_rate * noise``
+    solved for the image (a pure function, shared by the eager and the compiled samplers)."""
+    return (noisy_images - noise_rates * pred_noises) / signal_rates
 
 
 def ddim_step(pred_noises: Any, pred_images: Any, noise_rates: Any, signal_rates: Any,

@@ -367,10 +367,9 @@ class SamplerExplorer(Explorer):
         self.num_cols = num_cols or min(num_images, 6)
         config = model.config
         steps = config.plot_diffusion_steps if steps is None else steps
-        from .sampling import SAMPLERS
+        from .sampling import SAMPLERS, validate_sampler
 
-        if sampler not in SAMPLERS:
-            raise ValueError(f"sampler={sampler!r} is invalid: choose one of {', '.join(map(repr, SAMPLERS))}.")
+        validate_sampler(sampler)
         controls = {
             "sampler": _toggle("sampler", [(SAMPLER_LABELS[name], name) for name in SAMPLERS], sampler),
             "steps": _slider("int", "steps", min(steps, max_steps), 1, max_steps, 1),
