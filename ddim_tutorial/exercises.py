@@ -42,7 +42,6 @@ def _mix(images: Any, noises: Any, image_rates: Any, noise_rates: Any) -> np.nda
     remixes an image and a noise at given rates, the same mix as ``DiffusionModel.call``."""
     from .sampling import ddim_step
 
-    noise_rates, image_rates = student_inputs((noise_rates, image_rates), True)  # NumPy rates trip torch tensors
     return to_numpy(ddim_step(noises, images, noise_rates, image_rates, noise_rates, image_rates))
 
 
