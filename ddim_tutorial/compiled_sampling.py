@@ -33,19 +33,21 @@ import numpy as np
 from keras import ops
 
 from .config import _check_signal_rates
-from .sampling import (MAX_SEED, ddim_step, dpm_solver_2s_step, pred_images_from_noises, reverse_diffusion_steps,
-                       step_noise, validate_sampler, validate_sampling_args, validate_seed)
+from .sampling import (MAX_SEED, ddim_step, dpm_solver_2s_step, make_denoiser, null_label_of, reverse_diffusion_steps,
+                       step_noise, validate_guidance, validate_prediction_type, validate_sampler,
+                       validate_sampling_args, validate_seed)
 
 __all__ = ["CompiledSampler", "InteractiveSampler", "sampling_loop"]
 
 
-def sampling_loop(predict_noises: Any, initial_noise: Any, diffusion_steps: Any, start_angle: Any,
+def sampling_loop(denoise: Any, initial_noise: Any, diffusion_steps: Any, start_angle: Any,
                   angle_span: Any, eta: Any = 0.0, seed: Any = 0, *, stochastic: bool = False,
                   sampler: str = "ddim") -> Any:
     """Reverse diffusion written with ``keras.ops.fori_loop`` so that a compiler sees one loop.
 
-    ``predict_noises(noisy_images, noise_variances)`` calls the network. Every other
-    argument may be a tensor: ``diffusion_steps`` (int32), ``start_angle`` and
+    ``denoise(noisy_images, noise_rates, signal_rates) -> (pred_noises, pred_images)`` calls
+    the network (:func:`ddim_tutorial.sampling.make_denoiser`, the eager loop's denoiser
+    too). Every other argument may be a tensor: ``diffusion_steps`` (int32), ``start_angle`` and
     ``angle_span`` (the cosine schedule's angles, ``arccos(max_signal_rate)`` and
     ``arccos(min_signal_rate) - arccos(max_signal_rate)``), ``eta`` and ``seed``.
     ``sampler`` (a Python string: each sampler is its own program) is ``"ddim"`` or
@@ -54,13 +56,12 @@ def sampling_loop(predict_noises: Any, initial_noise: Any, diffusion_steps: Any,
     """
     validate_sampler(sampler)
     if sampler == "dpm++2s":
-        return _dpm_solver_2s_loop(predict_noises, initial_noise, diffusion_steps, start_angle, angle_span)
+        return _dpm_solver_2s_loop(denoise, initial_noise, diffusion_steps, start_angle, angle_span)
     dtype = initial_noise.dtype
     shape = tuple(initial_noise.shape)
     step_size = 1.0 / ops.cast(diffusion_steps, dtype)
     ones = ops.ones((shape[0], 1, 1, 1), dtype=dtype)
     rates = _schedule(start_angle, angle_span)
-    denoise = _denoiser(predict_noises, dtype)
 
     def one_step(step, carry):
         noisy_images, _ = carry
@@ -81,7 +82,7 @@ def sampling_loop(predict_noises: Any, initial_noise: Any, diffusion_steps: Any,
     return pred_images
 
 
-def _dpm_solver_2s_loop(predict_noises: Any, initial_noise: Any, diffusion_steps: Any, start_angle: Any,
+def _dpm_solver_2s_loop(denoise: Any, initial_noise: Any, diffusion_steps: Any, start_angle: Any,
                        angle_span: Any) -> Any:
     """DPM-Solver++(2S) as :func:`ddim_tutorial.sampling.reverse_diffusion_steps` runs it:
     ``steps - 1`` second-order steps from t = 1 down to t = 0 inside the loop (two network evaluations
@@ -92,7 +93,6 @@ def _dpm_solver_2s_loop(predict_noises: Any, initial_noise: Any, diffusion_steps
     step_size = 1.0 / ops.cast(ops.maximum(second_order_steps, 1), dtype)
     ones = ops.ones((shape[0], 1, 1, 1), dtype=dtype)
     rates = _schedule(start_angle, angle_span)
-    denoise = _denoiser(predict_noises, dtype)
 
     def one_step(step, noisy_images):
         diffusion_times = ones - ops.cast(step, dtype) * step_size
@@ -119,17 +119,6 @@ def _schedule(start_angle: Any, angle_span: Any) -> Any:
     return rates
 
 
-def _denoiser(predict_noises: Any, dtype: Any) -> Any:
-    """``denoise(noisy_images, noise_rates, signal_rates) -> (pred_noises, pred_images)`` with one
-    network call, as :func:`ddim_tutorial.sampling.predict_components` does."""
-
-    def denoise(noisy_images, noise_rates, signal_rates):
-        pred_noises = ops.cast(predict_noises(noisy_images, noise_rates**2), dtype)
-        return pred_noises, pred_images_from_noises(noisy_images, pred_noises, noise_rates, signal_rates)
-
-    return denoise
-
-
 class CompiledSampler:
     """Sample images with the whole DDIM loop compiled once per batch shape and reused.
 
@@ -148,7 +137,8 @@ class CompiledSampler:
     """
 
     def __init__(self, model_or_network: Any, *, normalizer: Any = None, jit_compile: bool | str = "auto",
-                 min_signal_rate: float | None = None, max_signal_rate: float | None = None):
+                 min_signal_rate: float | None = None, max_signal_rate: float | None = None,
+                 prediction_type: str | None = None):
         self.model = None
         config = getattr(model_or_network, "config", None)
         if hasattr(model_or_network, "ema_network") and hasattr(model_or_network, "normalizer"):
@@ -171,10 +161,16 @@ class CompiledSampler:
         self.max_signal_rate = max_signal_rate if max_signal_rate is not None else (
             config.max_signal_rate if config is not None else 0.95)
         _check_signal_rates(self.min_signal_rate, self.max_signal_rate, owner="CompiledSampler")
+        # What the network predicts: the model's config says; a bare network predicts the noise
+        # (the reference) unless told otherwise.
+        if prediction_type is None:
+            prediction_type = config.prediction_type if config is not None else "noise"
+        self.prediction_type = validate_prediction_type(prediction_type)
+        self.null_label = null_label_of(network)
         self.backend = keras.backend.backend()
         self.jit_compile = _resolve_jit_compile(jit_compile) if self.backend == "tensorflow" else bool(jit_compile)
         self.trace_count = 0
-        self._compiled: dict[str, Any] = {}  # one program per sampler
+        self._compiled: dict[tuple[str, bool], Any] = {}  # one program per sampler, guided or not
 
     # ---------------------------------------------------------------- public
     @property
@@ -188,12 +184,16 @@ class CompiledSampler:
 
     def __call__(self, initial_noise: Any, diffusion_steps: int, *, min_signal_rate: float | None = None,
                  max_signal_rate: float | None = None, eta: float = 0.0, seed: int | None = 0,
-                 normalized: bool = False, sampler: str = "ddim") -> Any:
+                 normalized: bool = False, sampler: str = "ddim", class_labels: Any = None,
+                 guidance_scale: float = 1.0) -> Any:
         """Images from ``initial_noise`` in ``diffusion_steps`` steps: pixels in [0, 1], or the
         network's normalized space with ``normalized=True``.
 
         ``seed`` (an int, or None for fresh randomness) only matters when ``eta > 0``.
         ``sampler``: ``"ddim"`` or ``"dpm++2s"`` (see :func:`ddim_tutorial.sampling.dpm_solver_2s_step`).
+        ``class_labels`` and ``guidance_scale``: for a class-conditional network (see
+        :func:`ddim_tutorial.sampling.network_predictions`); with labels, the program always
+        runs the guided pair of network passes, so moving a guidance slider never re-compiles.
         """
         min_signal_rate = self.min_signal_rate if min_signal_rate is None else min_signal_rate
         max_signal_rate = self.max_signal_rate if max_signal_rate is None else max_signal_rate
@@ -203,6 +203,7 @@ class CompiledSampler:
             raise ValueError("CompiledSampler: seed must be an int or None (a SeedGenerator is stateful "
                              "and cannot be replayed inside the compiled loop); use generate(compiled=False).")
         validate_seed(seed)
+        class_labels = validate_guidance(self.network, class_labels, guidance_scale, initial_noise.shape[0])
         if seed is None:
             seed = int(np.random.default_rng().integers(0, MAX_SEED))
         mean, variance = (None, None) if normalized else self._normalizer_stats()
@@ -217,16 +218,20 @@ class CompiledSampler:
             eta=np.float32(eta),
             seed=np.int32(seed),
         )
-        if sampler not in self._compiled:
-            self._compiled[sampler] = self._build(sampler)
-        pred_images = self._compiled[sampler](arguments)
+        guided = class_labels is not None
+        if guided:
+            arguments.update(class_labels=class_labels, guidance_scale=np.float32(guidance_scale))
+        if (sampler, guided) not in self._compiled:
+            self._compiled[sampler, guided] = self._build(sampler)
+        pred_images = self._compiled[sampler, guided](arguments)
         if normalized:
             return pred_images
         return ops.clip(mean + pred_images * variance**0.5, 0.0, 1.0)
 
     def trajectory(self, initial_noise: Any, diffusion_steps: int, *, min_signal_rate: float | None = None,
                    max_signal_rate: float | None = None, eta: float = 0.0, seed: int | None = 0,
-                   normalized: bool = False, sampler: str = "ddim") -> dict[str, np.ndarray]:
+                   normalized: bool = False, sampler: str = "ddim", class_labels: Any = None,
+                   guidance_scale: float = 1.0) -> dict[str, np.ndarray]:
         """Every step's noisy input, predicted image and predicted noise, as NumPy arrays.
 
         Returns ``{"diffusion_times": [steps], "noisy_images": [steps, B, S, S, 3],
@@ -248,7 +253,8 @@ class CompiledSampler:
             for step in reverse_diffusion_steps(self.network, initial_noise, diffusion_steps,
                                                 min_signal_rate=min_signal_rate,
                                                 max_signal_rate=max_signal_rate, eta=eta, seed=seed,
-                                                sampler=sampler):
+                                                sampler=sampler, prediction_type=self.prediction_type,
+                                                class_labels=class_labels, guidance_scale=guidance_scale):
                 record["diffusion_times"].append(float(keras.ops.convert_to_numpy(step.diffusion_times)[0, 0, 0, 0]))
                 record["noisy_images"].append(to_pixels(step.noisy_images))
                 record["pred_images"].append(to_pixels(step.pred_images))
@@ -284,12 +290,14 @@ class CompiledSampler:
             return self._build_jax(sampler)
         return self._build_eager(sampler)
 
-    @staticmethod
-    def _loop(predict_noises, arguments, stochastic: bool = True, sampler: str = "ddim"):
+    def _loop(self, call_network, arguments, stochastic: bool = True, sampler: str = "ddim"):
         # One compiled program serves every eta: at eta = 0 the noise term is multiplied by
         # zero, which costs one noise draw per step (negligible next to the network) but
         # saves a second compilation the first time a student moves the eta slider.
-        return sampling_loop(predict_noises, arguments["initial_noise"], arguments["diffusion_steps"],
+        denoise = make_denoiser(call_network, prediction_type=self.prediction_type, null_label=self.null_label,
+                                class_labels=arguments.get("class_labels"),
+                                guidance_scale=arguments.get("guidance_scale"))
+        return sampling_loop(denoise, arguments["initial_noise"], arguments["diffusion_steps"],
                              arguments["start_angle"], arguments["angle_span"], arguments["eta"],
                              arguments["seed"], stochastic=stochastic, sampler=sampler)
 
@@ -298,13 +306,13 @@ class CompiledSampler:
 
         network = self.network
 
-        def predict_noises(noisy_images, noise_variances):
-            return network([noisy_images, noise_variances], training=False)
+        def call_network(inputs):
+            return network(inputs, training=False)
 
         @tf.function(jit_compile=self.jit_compile, autograph=False)
         def run(arguments):
             self._count_trace()
-            return self._loop(predict_noises, arguments, sampler=sampler)
+            return self._loop(call_network, arguments, sampler=sampler)
 
         def call(arguments):
             return run({name: tf.convert_to_tensor(value) for name, value in arguments.items()})
@@ -319,12 +327,11 @@ class CompiledSampler:
         def pure(trainable, non_trainable, arguments):
             self._count_trace()
 
-            def predict_noises(noisy_images, noise_variances):
-                outputs, _ = network.stateless_call(trainable, non_trainable, [noisy_images, noise_variances],
-                                                    training=False)
+            def call_network(inputs):
+                outputs, _ = network.stateless_call(trainable, non_trainable, inputs, training=False)
                 return outputs
 
-            return self._loop(predict_noises, arguments, sampler=sampler)
+            return self._loop(call_network, arguments, sampler=sampler)
 
         run = jax.jit(pure)
 
@@ -341,8 +348,8 @@ class CompiledSampler:
     def _build_eager(self, sampler: str):
         network = self.network
 
-        def predict_noises(noisy_images, noise_variances):
-            return network([noisy_images, noise_variances], training=False)
+        def call_network(inputs):
+            return network(inputs, training=False)
 
         def call(arguments):
             arguments = dict(arguments)
@@ -352,7 +359,7 @@ class CompiledSampler:
             for name in ("start_angle", "angle_span"):
                 arguments[name] = ops.convert_to_tensor(arguments[name], "float32")
             with _inference_context():  # nothing is compiled here, so eta = 0 skips the noise
-                return self._loop(predict_noises, arguments, stochastic=arguments["eta"] > 0, sampler=sampler)
+                return self._loop(call_network, arguments, stochastic=arguments["eta"] > 0, sampler=sampler)
 
         return call
 
@@ -407,15 +414,19 @@ class InteractiveSampler:
         self.misses = 0
 
     def __call__(self, diffusion_steps: int, *, eta: float = 0.0, min_signal_rate: float | None = None,
-                 max_signal_rate: float | None = None, seed: int = 0, sampler: str = "ddim") -> np.ndarray:
+                 max_signal_rate: float | None = None, seed: int = 0, sampler: str = "ddim",
+                 class_labels: Any = None, guidance_scale: float = 1.0) -> np.ndarray:
         """The grid for one slider setting, in pixel space, as a float32 NumPy array."""
-        key = (sampler, diffusion_steps, float(eta), min_signal_rate, max_signal_rate, seed if eta > 0 else None)
+        labels = None if class_labels is None else tuple(np.asarray(class_labels).reshape(-1).tolist())
+        key = (sampler, diffusion_steps, float(eta), min_signal_rate, max_signal_rate, seed if eta > 0 else None,
+               labels, float(guidance_scale) if labels is not None else None)
         if key in self._cache:
             self.hits += 1
             self._cache.move_to_end(key)
             return self._cache[key]
         images = self.sampler(self.initial_noise, diffusion_steps, eta=eta, seed=seed, sampler=sampler,
-                              min_signal_rate=min_signal_rate, max_signal_rate=max_signal_rate)
+                              min_signal_rate=min_signal_rate, max_signal_rate=max_signal_rate,
+                              class_labels=class_labels, guidance_scale=guidance_scale)
         images = np.asarray(keras.ops.convert_to_numpy(images), dtype="float32")
         images.setflags(write=False)  # cached: callers must not change it in place
         self.misses += 1

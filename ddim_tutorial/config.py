@@ -17,6 +17,8 @@ from typing import Any
 __all__ = ["DDIMConfig", "PRESETS"]
 
 _LOSSES = ("mae", "mse")
+#: What the network can be trained to predict (see sampling.components_from_predictions).
+PREDICTION_TYPES = ("noise", "image", "velocity")
 # Below this the first sampling step divides by a signal rate that float32 cannot resolve.
 MIN_SIGNAL_RATE_FLOOR = 1e-3
 _PRECISIONS = (None, "float32", "mixed_float16", "mixed_bfloat16")
@@ -53,6 +55,13 @@ class DDIMConfig:
     embedding_max_frequency: float = 1000.0
     widths: tuple[int, ...] = (32, 64, 96, 128)
     block_depth: int = 2
+    # what the network predicts: "noise" (the reference), "image" or "velocity" (v-prediction)
+    prediction_type: str = "noise"
+    # class conditioning: 0 is the reference's unconditional model; with N > 0 classes each
+    # image's label is replaced by "no label" with probability label_dropout during training,
+    # which is what classifier-free guidance needs
+    num_classes: int = 0
+    label_dropout: float = 0.1
     # optimization
     batch_size: int = 64
     ema: float = 0.999
@@ -99,6 +108,13 @@ class DDIMConfig:
         for width in self.widths:
             _positive_int("widths", width)
         _positive_int("block_depth", self.block_depth)
+        if self.prediction_type not in PREDICTION_TYPES:
+            _fail("prediction_type", self.prediction_type, f"must be one of {', '.join(map(repr, PREDICTION_TYPES))}")
+        if not isinstance(self.num_classes, int) or isinstance(self.num_classes, bool) or self.num_classes < 0:
+            _fail("num_classes", self.num_classes, "must be 0 (unconditional) or the number of classes")
+        if (not isinstance(self.label_dropout, (int, float)) or isinstance(self.label_dropout, bool)
+                or not 0.0 <= self.label_dropout < 1.0):
+            _fail("label_dropout", self.label_dropout, "must be a number in [0, 1)")
         factor = 2 ** (len(self.widths) - 1)
         if self.image_size % factor:
             _fail("image_size", self.image_size,

@@ -14,7 +14,10 @@ notebooks use; it picks one of three sources:
 Batches are ``tf.data`` datasets when Keras runs on TensorFlow and
 ``keras.utils.PyDataset`` objects otherwise, so JAX and PyTorch users never import
 TensorFlow. Either way a batch is a float32 array ``[batch_size, size, size, 3]`` in
-``[0, 1]`` with no labels.
+``[0, 1]`` with no labels, or with ``labels=True`` (for a class-conditional model) a dict
+``{"images": ..., "class_labels": ...}``: a folder's labels are its sub-folders (one per
+class, sorted by name), Oxford Flowers 102's are its 102 species, and the synthetic
+flowers' are their petal colours (:data:`SYNTHETIC_CLASS_NAMES`).
 """
 
 from __future__ import annotations
@@ -37,6 +40,9 @@ __all__ = [
     "IMAGE_EXTENSIONS",
     "UnreadableImageWarning",
     "batch_images",
+    "class_names",
+    "folder_class_names",
+    "SYNTHETIC_CLASS_NAMES",
     "flowers_dataset",
     "image_folder_dataset",
     "list_image_files",
@@ -126,8 +132,12 @@ def load_image_folder(
     *,
     max_images: int | None = None,
     seed: int = 0,
-) -> np.ndarray:
+    labels: bool = False,
+) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
     """Read every image under ``directory`` as float32 ``[N, image_size, image_size, 3]`` in [0, 1].
+
+    With ``labels=True`` the result is ``(images, class_labels)``: each image's class is the
+    sub-folder it lies in (see :func:`folder_class_names`), an int32 array ``[N]``.
 
     Preprocessing follows the reference: crop the centre square, resize it with an
     antialiased bilinear (triangle) filter, which is what ``tf.image.resize(...,
@@ -151,19 +161,65 @@ def load_image_folder(
         keep = np.random.default_rng(seed).choice(len(files), size=max_images, replace=False)
         files = [files[i] for i in sorted(keep)]
 
-    images = []
+    label_of = _folder_labeller(directory, split) if labels else None
+    images, class_labels = [], []
     for path in files:
+        label = label_of(path) if label_of is not None else 0
         try:
             pixels = _read_rgb(path)
         except (OSError, ValueError, SyntaxError, EOFError, Image.DecompressionBombError) as err:
             warnings.warn(f"skipping unreadable image {path}: {err}", UnreadableImageWarning, stacklevel=2)
             continue
         images.append(resize_center_square(pixels, image_size))
+        class_labels.append(label)
     if not images:
         raise ValueError(
             f"none of the {len(files)} image file(s) in {Path(directory)} could be read "
             "(see the warnings above); check that they are valid JPEG/PNG files.")
-    return np.stack(images).astype(np.float32, copy=False)
+    images = np.stack(images).astype(np.float32, copy=False)
+    return (images, np.asarray(class_labels, dtype=np.int32)) if labels else images
+
+
+def folder_class_names(directory: str | os.PathLike) -> list[str]:
+    """The classes of an image folder: its sub-folders (of ``train/`` when it is pre-split), sorted.
+
+    This is the layout of ``keras.utils.image_dataset_from_directory``: one sub-folder per
+    class, e.g. ``flowers/daisy/*.jpg``. Raises ValueError when there are none.
+    """
+    root = _class_root(_check_directory(directory))
+    names = sorted(entry.name for entry in root.iterdir() if entry.is_dir() and not entry.name.startswith(".")
+                   and _find_images(entry))
+    if not names:
+        raise ValueError(f"{root} has no sub-folders of images, so its images have no classes; for class "
+                         "labels put each class in its own sub-folder (e.g. flowers/daisy/1.jpg).")
+    return names
+
+
+def _class_root(root: Path) -> Path:
+    """Where the class sub-folders of ``root`` lie: ``train/`` in a pre-split folder, else ``root``."""
+    pre_split = (root / "train").is_dir() and any((root / name).is_dir() for name in VALIDATION_FOLDER_NAMES)
+    return root / "train" if pre_split else root
+
+
+def _folder_labeller(directory: str | os.PathLike, split: str | None) -> Any:
+    """``label_of(path)``: the index of a file's class sub-folder among :func:`folder_class_names`.
+
+    In a pre-split folder the classes of ``validation/`` (or ``test/``) are named like those
+    of ``train/``: ``test/daisy/7.jpg`` is a daisy.
+    """
+    root = _check_directory(directory)
+    names = folder_class_names(root)
+    index = {name: i for i, name in enumerate(names)}
+    pre_split = _class_root(root) != root
+
+    def label_of(path: Path) -> int:
+        parts = path.relative_to(root).parts[1:] if pre_split else path.relative_to(root).parts
+        if len(parts) < 2 or parts[0] not in index:
+            raise ValueError(f"{path} lies in no class sub-folder of {root} (classes: {', '.join(names)}); "
+                             "move it into one, or load without labels.")
+        return index[parts[0]]
+
+    return label_of
 
 
 def resize_center_square(pixels: np.ndarray, image_size: int) -> np.ndarray:
@@ -241,13 +297,16 @@ class ArrayBatches(keras.utils.PyDataset):
     each epoch walks ``repetitions`` copies of the images in a fresh seeded order, drops the
     last incomplete batch and optionally flips images left-right at random. A batch is a
     float32 NumPy array ``[batch_size, size, size, 3]`` (Keras hands it to ``train_step``
-    wrapped in a one-element tuple).
+    wrapped in a one-element tuple), or with ``class_labels`` a dict ``{"images": ...,
+    "class_labels": ...}``.
     """
 
     def __init__(self, images: np.ndarray, batch_size: int, *, repetitions: int = 1, shuffle: bool = True,
-                 flip: bool = False, seed: int | None = None, **kwargs: Any) -> None:
+                 flip: bool = False, seed: int | None = None, class_labels: np.ndarray | None = None,
+                 **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.images = _check_images(images)
+        self.class_labels = None if class_labels is None else _check_labels(class_labels, len(self.images))
         if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
             raise ValueError(f"batch_size={batch_size!r} is invalid: it must be a positive integer.")
         if not isinstance(repetitions, int) or isinstance(repetitions, bool) or repetitions < 1:
@@ -273,6 +332,8 @@ class ArrayBatches(keras.utils.PyDataset):
         flips = self._flips[rows]
         if flips.any():
             batch[flips] = batch[flips, :, ::-1, :]
+        if self.class_labels is not None:
+            return {"images": batch, "class_labels": self.class_labels[self._order[rows]]}
         return batch
 
     def on_epoch_end(self) -> None:
@@ -290,7 +351,7 @@ class ArrayBatches(keras.utils.PyDataset):
 
 
 def batch_images(images: np.ndarray, config: Any, training: bool, *, repeat: bool = True, shuffle: bool = True,
-                 use_tf_data: bool | None = None) -> Any:
+                 use_tf_data: bool | None = None, class_labels: np.ndarray | None = None) -> Any:
     """Turn an image array into the reference's batched pipeline.
 
     Returns a ``tf.data.Dataset`` (repeat, shuffle with a ``10 * batch_size`` buffer, batch
@@ -298,9 +359,12 @@ def batch_images(images: np.ndarray, config: Any, training: bool, *, repeat: boo
     :class:`ArrayBatches` doing the same in NumPy otherwise. ``use_tf_data`` forces one of
     the two. Horizontal flips are applied when ``training`` and ``config.augment_flip``.
     The reference's ``cache()`` is left out here: the images are already preprocessed and in
-    memory, so a cache would only hold a second copy.
+    memory, so a cache would only hold a second copy. With ``class_labels`` (one int per image)
+    the batches are dicts ``{"images": ..., "class_labels": ...}``.
     """
     images = _check_images(images)
+    if class_labels is not None:
+        class_labels = _check_labels(class_labels, len(images))
     _check_enough_images(len(images), config.batch_size)
     repetitions = config.dataset_repetitions if repeat else 1
     flip = bool(training and config.augment_flip)
@@ -308,9 +372,10 @@ def batch_images(images: np.ndarray, config: Any, training: bool, *, repeat: boo
         use_tf_data = _tf_data_available()
     if not use_tf_data:
         return ArrayBatches(images, config.batch_size, repetitions=repetitions, shuffle=shuffle, flip=flip,
-                            seed=config.seed)
+                            seed=config.seed, class_labels=class_labels)
     tf = _import_tensorflow()
-    dataset = tf.data.Dataset.from_tensor_slices(images)
+    dataset = tf.data.Dataset.from_tensor_slices(
+        images if class_labels is None else {"images": images, "class_labels": class_labels})
     return _finish_tf_pipeline(dataset, config, training=training, repeat=repeat, shuffle=shuffle, cache=False)
 
 
@@ -349,7 +414,12 @@ def _assemble_tf_pipeline(dataset: Any, config: Any, *, training: bool, repeat: 
         # The validation set is shuffled too: KID is estimated per batch, so order matters.
         dataset = dataset.shuffle(10 * config.batch_size, seed=config.seed)
     if training and config.augment_flip:
-        dataset = dataset.map(lambda image: tf.image.random_flip_left_right(image, seed=config.seed))
+        def flip(element):
+            if isinstance(element, dict):  # a labelled dataset: flip the image, keep the label
+                return {**element, "images": tf.image.random_flip_left_right(element["images"], seed=config.seed)}
+            return tf.image.random_flip_left_right(element, seed=config.seed)
+
+        dataset = dataset.map(flip)
     dataset = dataset.batch(config.batch_size, drop_remainder=True)
     return dataset.prefetch(tf.data.AUTOTUNE)
 
@@ -359,6 +429,14 @@ def _check_images(images: Any) -> np.ndarray:
     if array.ndim != 4 or array.shape[-1] != 3:
         raise ValueError(f"images must be an array of shape [N, height, width, 3]; got shape {array.shape}.")
     return np.ascontiguousarray(array, dtype=np.float32)
+
+
+def _check_labels(class_labels: Any, num_images: int) -> np.ndarray:
+    labels = np.asarray(class_labels)
+    if labels.ndim != 1 or len(labels) != num_images or labels.dtype.kind not in "iu":
+        raise ValueError(f"class_labels must be {num_images} integers, one per image; got an array of shape "
+                         f"{labels.shape} and dtype {labels.dtype}.")
+    return labels.astype(np.int32, copy=False)
 
 
 def _check_enough_images(num_images: int, batch_size: int) -> None:
@@ -385,13 +463,18 @@ def _import_tensorflow() -> Any:
 
 # --------------------------------------------------------------------------- datasets
 def image_folder_dataset(directory: str | os.PathLike, config: Any, split: str | None = "train", *,
-                         repeat: bool = True, shuffle: bool = True) -> Any:
+                         repeat: bool = True, shuffle: bool = True, labels: bool = False) -> Any:
     """The reference's pipeline over a local folder of images (see :func:`load_image_folder`)."""
+    if labels:
+        images, class_labels = load_image_folder(directory, config.image_size, split, labels=True)
+        return batch_images(images, config, training=split == "train", repeat=repeat, shuffle=shuffle,
+                            class_labels=class_labels)
     images = load_image_folder(directory, config.image_size, split)
     return batch_images(images, config, training=split == "train", repeat=repeat, shuffle=shuffle)
 
 
-def flowers_dataset(config: Any, split: str = "train", *, repeat: bool = True, shuffle: bool = True) -> Any:
+def flowers_dataset(config: Any, split: str = "train", *, repeat: bool = True, shuffle: bool = True,
+                    labels: bool = False) -> Any:
     """Oxford Flowers 102 from TensorFlow Datasets, preprocessed and batched as in the reference.
 
     Raises :class:`DatasetUnavailableError` when TensorFlow Datasets is missing or the
@@ -424,7 +507,10 @@ def flowers_dataset(config: Any, split: str = "train", *, repeat: bool = True, s
         image = tf.image.crop_to_bounding_box(image, (height - side) // 2, (width - side) // 2, side, side)
         # Antialiasing matters when downsampling, or fine detail aliases into noise.
         image = tf.image.resize(image, size=[image_size, image_size], antialias=True)
-        return tf.clip_by_value(image / 255.0, 0.0, 1.0)
+        image = tf.clip_by_value(image / 255.0, 0.0, 1.0)
+        if labels:  # the species, 0-101
+            return {"images": image, "class_labels": tf.cast(example["label"], "int32")}
+        return image
 
     dataset = dataset.map(preprocess_image, num_parallel_calls=tf.data.AUTOTUNE)
     return _finish_tf_pipeline(dataset, config, training=split == "train", repeat=repeat, shuffle=shuffle)
@@ -475,14 +561,15 @@ def _unavailable_message(dataset_name: str, err: BaseException) -> str:
 
 
 def load_dataset(config: Any, split: str = "train", *, data_dir: str | os.PathLike | None = None,
-                 source: str = "auto", repeat: bool = True, shuffle: bool = True) -> Any:
+                 source: str = "auto", repeat: bool = True, shuffle: bool = True, labels: bool = False) -> Any:
     """The one way the CLI and notebooks get batches of training or validation images.
 
     ``source``: ``"auto"`` uses ``data_dir`` (or ``DDIM_DATA_DIR``) when given, else Oxford
     Flowers 102, falling back with a warning to synthetic flowers when it cannot be
     downloaded; ``"folder"`` needs ``data_dir`` or ``DDIM_DATA_DIR``; ``"tfds"`` always uses
     Oxford Flowers 102 and lets its errors through; ``"synthetic"`` draws
-    ``SYNTHETIC_SIZES[split]`` flowers.
+    ``SYNTHETIC_SIZES[split]`` flowers. ``labels=True`` yields ``{"images", "class_labels"}``
+    batches for a class-conditional model; :func:`class_names` names the classes.
     """
     if source not in SOURCES:
         raise ValueError(f"source={source!r} is invalid: choose one of {', '.join(map(repr, SOURCES))}.")
@@ -497,24 +584,50 @@ def load_dataset(config: Any, split: str = "train", *, data_dir: str | os.PathLi
         raise ValueError("source='folder' needs data_dir=... or the DDIM_DATA_DIR environment variable.")
 
     if data_dir is not None:
-        return image_folder_dataset(data_dir, config, split, repeat=repeat, shuffle=shuffle)
+        return image_folder_dataset(data_dir, config, split, repeat=repeat, shuffle=shuffle, labels=labels)
     if source == "tfds":
-        return flowers_dataset(config, split, repeat=repeat, shuffle=shuffle)
+        return flowers_dataset(config, split, repeat=repeat, shuffle=shuffle, labels=labels)
     if source == "auto":
         try:
-            return flowers_dataset(config, split, repeat=repeat, shuffle=shuffle)
+            return flowers_dataset(config, split, repeat=repeat, shuffle=shuffle, labels=labels)
         except DatasetUnavailableError as err:
             warnings.warn(
                 f"{err} Falling back to {SYNTHETIC_SIZES[split]} offline synthetic flowers for the "
                 f"{split!r} split; samples will look like drawings, not photographs.",
                 stacklevel=2)
-    return _synthetic_dataset(config, split, repeat=repeat, shuffle=shuffle)
+    return _synthetic_dataset(config, split, repeat=repeat, shuffle=shuffle, labels=labels)
 
 
-def _synthetic_dataset(config: Any, split: str, *, repeat: bool, shuffle: bool) -> Any:
+def _synthetic_dataset(config: Any, split: str, *, repeat: bool, shuffle: bool, labels: bool = False) -> Any:
     seed = (config.seed or 0) + (_SYNTHETIC_VALIDATION_SEED_OFFSET if split == "validation" else 0)
+    if labels:
+        images, class_labels = synthetic_flowers(SYNTHETIC_SIZES[split], config.image_size, seed=seed, labels=True)
+        return batch_images(images, config, training=split == "train", repeat=repeat, shuffle=shuffle,
+                            class_labels=class_labels)
     images = synthetic_flowers(SYNTHETIC_SIZES[split], config.image_size, seed=seed)
     return batch_images(images, config, training=split == "train", repeat=repeat, shuffle=shuffle)
+
+
+def class_names(config: Any, *, data_dir: str | os.PathLike | None = None, source: str = "auto") -> list[str]:
+    """The names of the classes that ``load_dataset(config, ..., labels=True)`` numbers 0, 1, 2, ...
+
+    The sub-folders of a folder, the 102 species of Oxford Flowers 102 (from TFDS' metadata,
+    in TFDS' order), or the synthetic flowers' petal colours. Same arguments as :func:`load_dataset`.
+    """
+    if data_dir is None and source in ("auto", "folder"):
+        data_dir = os.environ.get("DDIM_DATA_DIR") or None
+    if data_dir is not None and source not in ("tfds", "synthetic"):
+        return folder_class_names(data_dir)
+    if source == "synthetic" or (source == "auto" and importlib.util.find_spec("tensorflow_datasets") is None):
+        return list(SYNTHETIC_CLASS_NAMES)
+    try:
+        import tensorflow_datasets as tfds
+
+        return list(tfds.builder(config.dataset_name).info.features["label"].names)
+    except Exception as err:  # noqa: BLE001 - no metadata offline: as load_dataset, fall back or fail
+        if source == "tfds":
+            raise DatasetUnavailableError(_unavailable_message(config.dataset_name, err)) from err
+        return list(SYNTHETIC_CLASS_NAMES)
 
 
 def take_images(dataset_or_array: Any, num_images: int) -> np.ndarray:
@@ -541,7 +654,9 @@ def take_images(dataset_or_array: Any, num_images: int) -> np.ndarray:
     for chunk in chunks:
         if count >= num_images:
             break
-        if isinstance(chunk, (tuple, list)):
+        if isinstance(chunk, dict):  # {"images", "class_labels"} from a labelled dataset
+            chunk = chunk["images"]
+        elif isinstance(chunk, (tuple, list)):
             chunk = chunk[0]
         array = _to_numpy(chunk)
         if array.ndim == 3:  # an unbatched dataset yields single images
@@ -578,7 +693,12 @@ _DISC_COLORS = np.array([
 ], dtype=np.float32)
 
 
-def synthetic_flowers(num_images: int, image_size: int, seed: int = 0) -> np.ndarray:
+#: The classes of the synthetic flowers: the petal colour of the main flower (``_PETAL_COLORS``' order).
+SYNTHETIC_CLASS_NAMES = ("yellow", "white", "pink", "red", "purple", "orange", "blue", "magenta", "lilac", "peach")
+
+
+def synthetic_flowers(num_images: int, image_size: int, seed: int = 0,
+                      labels: bool = False) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
     """Procedurally drawn flowers, float32 ``[num_images, image_size, image_size, 3]`` in [0, 1].
 
     The offline stand-in for Oxford Flowers 102: each image is a flower (petals from a polar
@@ -586,7 +706,9 @@ def synthetic_flowers(num_images: int, image_size: int, seed: int = 0) -> np.nda
     soft shadow, often a stem) on a blurred green or earthy background. Petal count, shape,
     colour, size, rotation, tilt and position vary, so a model has real structure to learn.
     Image ``i`` depends only on ``(seed, i)``: the first images of a longer set are the same.
-    NumPy only; roughly a millisecond per 64x64 image.
+    NumPy only; roughly a millisecond per 64x64 image. With ``labels=True`` the result is
+    ``(images, class_labels)``, the class being the main flower's petal colour
+    (:data:`SYNTHETIC_CLASS_NAMES`).
     """
     for name, value in (("num_images", num_images), ("image_size", image_size), ("seed", seed)):
         if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 0:
@@ -596,14 +718,17 @@ def synthetic_flowers(num_images: int, image_size: int, seed: int = 0) -> np.nda
     coords = (np.arange(image_size, dtype=np.float32) + 0.5) / image_size
     grid_y, grid_x = np.meshgrid(coords, coords, indexing="ij")
     images = np.empty((num_images, image_size, image_size, 3), dtype=np.float32)
+    class_labels = np.empty(num_images, dtype=np.int32)
     for index in range(num_images):
         rng = np.random.default_rng([int(seed), index])
         # Drawing happens channel-first ([3, H, W]): NumPy is far faster on long inner rows.
-        images[index] = _draw_scene(rng, grid_x, grid_y).transpose(1, 2, 0)
-    return images
+        scene, class_labels[index] = _draw_scene(rng, grid_x, grid_y)
+        images[index] = scene.transpose(1, 2, 0)
+    return (images, class_labels) if labels else images
 
 
-def _draw_scene(rng: np.random.Generator, grid_x: np.ndarray, grid_y: np.ndarray) -> np.ndarray:
+def _draw_scene(rng: np.random.Generator, grid_x: np.ndarray, grid_y: np.ndarray) -> tuple[np.ndarray, int]:
+    """One ``[3, H, W]`` scene and the petal-colour index of its main flower."""
     size = grid_x.shape[0]
     image = _draw_background(rng, grid_x, grid_y)
     if rng.random() < 0.3:  # a smaller, out-of-focus flower behind the main one
@@ -612,12 +737,12 @@ def _draw_scene(rng: np.random.Generator, grid_x: np.ndarray, grid_y: np.ndarray
                      stem=False)
         image = _blur(image, passes=1)
     center = [float(c) for c in 0.5 + rng.uniform(-0.12, 0.12, size=2)]
-    _draw_flower(image, rng, grid_x, grid_y, center=center, radius=rng.uniform(0.22, 0.40), edge=0.8,
-                 stem=rng.random() < 0.7)
+    petal_color = _draw_flower(image, rng, grid_x, grid_y, center=center, radius=rng.uniform(0.22, 0.40), edge=0.8,
+                               stem=rng.random() < 0.7)
     if size >= 32:
         image = _blur(image, passes=1)
     image *= 1.0 + 0.025 * rng.standard_normal(size=grid_x.shape, dtype=np.float32)  # film grain
-    return np.clip(image, 0.0, 1.0)
+    return np.clip(image, 0.0, 1.0), petal_color
 
 
 def _draw_background(rng: np.random.Generator, grid_x: np.ndarray, grid_y: np.ndarray) -> np.ndarray:
@@ -638,8 +763,9 @@ def _draw_background(rng: np.random.Generator, grid_x: np.ndarray, grid_y: np.nd
 
 
 def _draw_flower(image: np.ndarray, rng: np.random.Generator, grid_x: np.ndarray, grid_y: np.ndarray, *,
-                 center: list[float], radius: float, edge: float, stem: bool) -> None:
-    """Paint one flower into the ``[3, H, W]`` ``image`` in place; ``edge`` is the edge softness in pixels."""
+                 center: list[float], radius: float, edge: float, stem: bool) -> int:
+    """Paint one flower into the ``[3, H, W]`` ``image`` in place; ``edge`` is the edge softness in pixels.
+    Returns the index of its petal colour in ``_PETAL_COLORS``."""
     size = grid_x.shape[0]
     cx, cy = center
     if stem:
@@ -663,7 +789,8 @@ def _draw_flower(image: np.ndarray, rng: np.random.Generator, grid_x: np.ndarray
 
     petals = int(rng.integers(4, 13))
     rotation = rng.uniform(0, 2 * np.pi)
-    color = np.clip(_PETAL_COLORS[rng.integers(len(_PETAL_COLORS))] + rng.uniform(-0.06, 0.06, size=3), 0, 1)
+    petal_color = int(rng.integers(len(_PETAL_COLORS)))
+    color = np.clip(_PETAL_COLORS[petal_color] + rng.uniform(-0.06, 0.06, size=3), 0, 1)
     eye = rng.random() < 0.35  # a darker or contrasting ring near the centre, like a pansy
     eye_color = _rgb(color * rng.uniform(0.3, 0.6) if rng.random() < 0.6
                      else _PETAL_COLORS[rng.integers(len(_PETAL_COLORS))])
@@ -690,6 +817,7 @@ def _draw_flower(image: np.ndarray, rng: np.random.Generator, grid_x: np.ndarray
     seeds = 1.0 + 0.15 * rng.standard_normal(size=r.shape, dtype=np.float32)
     disc_shade = (1.0 - 0.35 * np.minimum(r / disc_radius, 1.0) ** 2) * seeds
     image += disc[None] * (disc_shade[None] * disc_color - image)
+    return petal_color
 
 
 def _rgb(color: np.ndarray) -> np.ndarray:

@@ -27,7 +27,8 @@ from keras import layers, ops
 from . import distribution
 from .config import DDIMConfig
 from .network import build_network
-from .sampling import MAX_SEED, predict_components, reverse_diffusion, validate_sampler, validate_seed
+from .sampling import (MAX_SEED, predict_components, prediction_targets, reverse_diffusion, validate_sampler,
+                       validate_seed)
 from .schedule import diffusion_schedule
 
 __all__ = ["DiffusionModel"]
@@ -78,6 +79,8 @@ class DiffusionModel(keras.Model):
         self.seed_generator = keras.random.SeedGenerator(config.seed, name="diffusion_seed")
         self.noise_loss_tracker = keras.metrics.Mean(name="n_loss")
         self.image_loss_tracker = keras.metrics.Mean(name="i_loss")
+        # The loss that trains, when it is not the noise loss (image or velocity prediction).
+        self.target_loss_tracker = (keras.metrics.Mean(name="loss") if config.prediction_type != "noise" else None)
         self.kid = None
         if config.validation_kid:
             from .kid import KID  # imported here: InceptionV3 is only built when KID is wanted
@@ -108,6 +111,7 @@ class DiffusionModel(keras.Model):
     @property
     def metrics(self) -> list:
         metrics = [self.noise_loss_tracker, self.image_loss_tracker]
+        metrics += [self.target_loss_tracker] if self.target_loss_tracker is not None else []
         return metrics + ([self.kid] if self.kid is not None else [])
 
     @property
@@ -206,23 +210,56 @@ class DiffusionModel(keras.Model):
     def diffusion_schedule(self, diffusion_times: Any) -> tuple[Any, Any]:
         return diffusion_schedule(diffusion_times, self.config.min_signal_rate, self.config.max_signal_rate)
 
-    def denoise(self, noisy_images: Any, noise_rates: Any, signal_rates: Any, training: bool) -> tuple[Any, Any]:
+    def denoise(self, noisy_images: Any, noise_rates: Any, signal_rates: Any, training: bool,
+                class_labels: Any = None) -> tuple[Any, Any]:
         """Predict ``(pred_noises, pred_images)``; evaluation uses the smoother EMA network."""
         network = self.network if training else self.ema_network
-        return predict_components(network, noisy_images, noise_rates, signal_rates, training=training)
+        return predict_components(network, noisy_images, noise_rates, signal_rates, training=training,
+                                  prediction_type=self.config.prediction_type, class_labels=class_labels)
 
     # --------------------------------------------------------------- training
     def call(self, images: Any, training: bool = False) -> dict[str, Any]:
-        """The training forward pass: noise the images at random times and predict the noise."""
-        if isinstance(images, (tuple, list)):  # (images, labels) from a labelled dataset
+        """The training forward pass: noise the images at random times and predict the noise.
+
+        ``images`` is a batch of images, or for a class-conditional model (``config.num_classes
+        > 0``) a dict ``{"images": ..., "class_labels": ...}`` as ``load_dataset(...,
+        labels=True)`` yields; in training each label becomes "no label" with probability
+        ``config.label_dropout``, so that the same network also learns the unconditional model.
+        """
+        class_labels = None
+        if isinstance(images, dict):  # {"images", "class_labels"} from a labelled dataset
+            images, class_labels = images["images"], images.get("class_labels")
+        elif isinstance(images, (tuple, list)):  # (images, labels) from a labelled dataset
             images = images[0]
         images = self.normalize(ops.cast(images, "float32"))
         shape = tuple(images.shape) if None not in images.shape else ops.shape(images)
+        if self.config.num_classes:
+            class_labels = self._training_labels(class_labels, shape, training)
         noises, diffusion_times = self._draw_noises_and_times(shape)
         noise_rates, signal_rates = self.diffusion_schedule(diffusion_times)
         noisy_images = signal_rates * images + noise_rates * noises
-        pred_noises, pred_images = self.denoise(noisy_images, noise_rates, signal_rates, training=training)
-        return {"images": images, "noises": noises, "pred_noises": pred_noises, "pred_images": pred_images}
+        pred_noises, pred_images = self.denoise(noisy_images, noise_rates, signal_rates, training=training,
+                                                class_labels=class_labels)
+        prediction_type = self.config.prediction_type
+        return {"images": images, "noises": noises, "pred_noises": pred_noises, "pred_images": pred_images,
+                "targets": prediction_targets(images, noises, noise_rates, signal_rates, prediction_type),
+                "pred_targets": prediction_targets(pred_images, pred_noises, noise_rates, signal_rates,
+                                                   prediction_type)}
+
+    def _training_labels(self, class_labels: Any, shape: tuple, training: bool) -> Any:
+        """The batch's labels as int32, each dropped to "no label" with probability label_dropout
+        in training (classifier-free guidance, Ho and Salimans 2022, Alg. 1)."""
+        if class_labels is None:
+            raise ValueError(f"This model is class-conditional (DDIMConfig.num_classes={self.config.num_classes}) "
+                             "but the batch has no labels: load the data with load_dataset(..., labels=True), "
+                             "whose batches are {'images': ..., 'class_labels': ...}.")
+        class_labels = ops.reshape(ops.cast(class_labels, "int32"), (-1,))
+        if not training or self.config.label_dropout == 0:
+            return class_labels
+        keep = self._replica_draw(lambda batch: keras.random.uniform((batch, 1, 1, 1), seed=self.seed_generator),
+                                  (shape[0], 1, 1, 1))
+        keep = ops.reshape(keep, (-1,)) >= self.config.label_dropout
+        return ops.where(keep, class_labels, ops.full_like(class_labels, self.config.num_classes))
 
     def _draw_noises_and_times(self, shape: tuple) -> tuple[Any, Any]:
         """Random noises and diffusion times for a training batch (see :meth:`_replica_draw`)."""
@@ -260,7 +297,8 @@ class DiffusionModel(keras.Model):
         return context.num_replicas_in_sync, context.replica_id_in_sync_group
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
-        """Noise MAE (the training loss) and image MAE (a metric); KID at evaluation.
+        """The pixel loss (MAE in the reference) on what the network predicts, the noise by default
+        (``config.prediction_type``); noise and image errors as metrics; KID at evaluation.
 
         The returned loss is scaled for distribution as Keras' own losses are: under a
         TensorFlow MirroredStrategy each replica returns its loss divided by the number of
@@ -271,8 +309,13 @@ class DiffusionModel(keras.Model):
             y_pred = self(x, training=training)
         noise_loss = ops.mean(self.pixel_loss(y_pred["noises"], y_pred["pred_noises"]))
         image_loss = ops.mean(self.pixel_loss(y_pred["images"], y_pred["pred_images"]))
+        # For noise prediction (the reference) the targets are the noises: the loss is noise_loss.
+        loss = (noise_loss if self.config.prediction_type == "noise"
+                else ops.mean(self.pixel_loss(y_pred["targets"], y_pred["pred_targets"])))
         self.noise_loss_tracker.update_state(noise_loss)
         self.image_loss_tracker.update_state(image_loss)
+        if self.target_loss_tracker is not None:
+            self.target_loss_tracker.update_state(loss)
         if not training and self.kid is not None:
             # Expensive, hence only at evaluation and with few sampling steps.
             real_images = self.denormalize(y_pred["images"])
@@ -284,7 +327,7 @@ class DiffusionModel(keras.Model):
             generated_images = self.generate(shape[0], self.config.kid_diffusion_steps,
                                              initial_noise=initial_noise, compiled=False)
             self.kid.update_state(real_images, generated_images)
-        return _scale_loss_for_replicas(noise_loss)
+        return _scale_loss_for_replicas(loss)
 
     def compile(self, optimizer: Any = None, loss: Any = None, **kwargs) -> None:
         """Compile with the reference's AdamW and the config's speed settings unless overridden.
@@ -385,7 +428,8 @@ class DiffusionModel(keras.Model):
 
     def generate(self, num_images: int, diffusion_steps: int | None = None, *, eta: float = 0.0,
                  seed: int | None = None, initial_noise: Any = None, min_signal_rate: float | None = None,
-                 max_signal_rate: float | None = None, compiled: bool = True, sampler: str = "ddim") -> Any:
+                 max_signal_rate: float | None = None, compiled: bool = True, sampler: str = "ddim",
+                 class_labels: Any = None, guidance_scale: float = 1.0) -> Any:
         """Sample ``num_images`` images in pixel space [0, 1] with the EMA network.
 
         ``seed`` fixes both the initial noise and, with ``eta > 0``, the noise of every step.
@@ -397,6 +441,10 @@ class DiffusionModel(keras.Model):
         By default the whole loop runs compiled (:class:`CompiledSampler`, the same
         numbers up to float rounding); ``compiled=False`` runs the step-by-step Python loop
         of the reference, which is easier to step through in a debugger.
+        A class-conditional model (``config.num_classes > 0``) samples the classes in
+        ``class_labels`` (one label for all, or one per image; None: no label), with
+        classifier-free guidance of strength ``guidance_scale`` (1: none, see
+        :func:`ddim_tutorial.sampling.network_predictions`).
         """
         self._require_adapted()
         validate_seed(seed)
@@ -410,10 +458,13 @@ class DiffusionModel(keras.Model):
         step_seed = None if seed is None else (seed + 1) % (MAX_SEED + 1)  # not the initial noise's seed
         if compiled:
             return self.sampler(initial_noise, diffusion_steps, min_signal_rate=min_signal_rate,
-                                max_signal_rate=max_signal_rate, eta=eta, seed=step_seed, sampler=sampler)
+                                max_signal_rate=max_signal_rate, eta=eta, seed=step_seed, sampler=sampler,
+                                class_labels=class_labels, guidance_scale=guidance_scale)
         pred_images = reverse_diffusion(self.ema_network, initial_noise, diffusion_steps,
                                         min_signal_rate=min_signal_rate, max_signal_rate=max_signal_rate,
-                                        eta=eta, seed=step_seed, sampler=sampler)
+                                        eta=eta, seed=step_seed, sampler=sampler,
+                                        prediction_type=self.config.prediction_type, class_labels=class_labels,
+                                        guidance_scale=guidance_scale)
         return self.denormalize(pred_images)
 
 
@@ -467,6 +518,8 @@ def _iterate_batches(data: Any, max_batches: int | None):
     for index, batch in enumerate(iterator):
         if max_batches is not None and index >= max_batches:
             return
-        if isinstance(batch, (tuple, list)):
+        if isinstance(batch, dict):  # {"images", "class_labels"} from a labelled dataset
+            batch = batch["images"]
+        elif isinstance(batch, (tuple, list)):
             batch = batch[0]
         yield np.asarray(batch)

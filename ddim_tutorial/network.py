@@ -4,6 +4,11 @@ It takes two inputs, the noisy images and the variance of their noise component,
 returns the predicted noise, with the same shape as the images. The noise level enters
 once, at the start, through a sinusoidal embedding; skip and residual connections carry
 it (and the fine detail of the image) through the rest of the network.
+
+Two extensions beyond the reference: the output can be the clean image or the velocity
+instead of the noise (``DDIMConfig.prediction_type``), and a class-conditional network
+(``DDIMConfig.num_classes > 0``) takes a third input, one class label per image, that
+enters exactly as the noise level does: a learned embedding, broadcast to every pixel.
 """
 
 from __future__ import annotations
@@ -16,7 +21,11 @@ from keras import layers, ops
 
 from .config import DDIMConfig
 
-__all__ = ["SinusoidalEmbedding", "build_network", "residual_block", "down_block", "up_block"]
+__all__ = ["SinusoidalEmbedding", "build_network", "residual_block", "down_block", "up_block", "num_classes_of",
+           "OUTPUT_NAMES"]
+
+#: The output layer's name for each prediction type ("pred_noises" is the reference's network).
+OUTPUT_NAMES = {"noise": "pred_noises", "image": "pred_images", "velocity": "pred_velocities"}
 
 
 @keras.saving.register_keras_serializable(package="ddim_tutorial")
@@ -92,16 +101,27 @@ def up_block(x, skips: list, width: int, block_depth: int, name: str):
 def build_network(config: DDIMConfig | None = None) -> keras.Model:
     """Build the residual U-Net of the reference for ``config`` (default: the reference's).
 
-    Inputs: ``noisy_images`` [B, S, S, 3] and ``noise_variances`` [B, 1, 1, 1].
-    Output: ``pred_noises`` [B, S, S, 3] (float32 even under mixed precision).
+    Inputs: ``noisy_images`` [B, S, S, 3] and ``noise_variances`` [B, 1, 1, 1], and with
+    ``config.num_classes > 0`` also ``class_labels`` [B] (int, ``num_classes`` meaning "no label").
+    Output: what ``config.prediction_type`` names, [B, S, S, 3] (float32 even under mixed precision).
     """
     config = config or DDIMConfig()
     size = config.image_size
     noisy_images = keras.Input(shape=(size, size, 3), name="noisy_images")
     noise_variances = keras.Input(shape=(1, 1, 1), name="noise_variances")
+    inputs = [noisy_images, noise_variances]
 
     embedding = SinusoidalEmbedding(config.embedding_dims, config.embedding_min_frequency,
                                     config.embedding_max_frequency, name="noise_embedding")(noise_variances)
+    if config.num_classes:
+        # One learned vector per class, and one more for "no label" (classifier-free guidance
+        # trains it by label dropout), placed beside the noise embedding.
+        class_labels = keras.Input(shape=(), dtype="int32", name="class_labels")
+        inputs.append(class_labels)
+        class_embedding = layers.Embedding(config.num_classes + 1, config.embedding_dims,
+                                           name="class_embedding")(class_labels)
+        class_embedding = layers.Reshape((1, 1, config.embedding_dims), name="class_embedding_pixel")(class_embedding)
+        embedding = layers.Concatenate(name="noise_and_class_embedding")([embedding, class_embedding])
     # Broadcast the [1 x 1] embedding to every pixel so it can be concatenated with the image.
     embedding = layers.UpSampling2D(size=size, interpolation="nearest", name="embedding_broadcast")(embedding)
 
@@ -116,7 +136,15 @@ def build_network(config: DDIMConfig | None = None) -> keras.Model:
     for level, width in reversed(list(enumerate(config.widths[:-1]))):
         x = up_block(x, skips, width, config.block_depth, name=f"up{level}")
 
-    # Zero init: the untrained network predicts zero noise, the mean of its targets.
-    pred_noises = layers.Conv2D(3, kernel_size=1, kernel_initializer="zeros", dtype="float32",
-                                name="pred_noises")(x)
-    return keras.Model([noisy_images, noise_variances], pred_noises, name="residual_unet")
+    # Zero init: the untrained network predicts zero (the mean of its targets: noise, velocity,
+    # and normalized images all have mean zero).
+    predictions = layers.Conv2D(3, kernel_size=1, kernel_initializer="zeros", dtype="float32",
+                                name=OUTPUT_NAMES[config.prediction_type])(x)
+    return keras.Model(inputs, predictions, name="residual_unet")
+
+
+def num_classes_of(network: keras.Model) -> int:
+    """How many classes a network built by :func:`build_network` is conditioned on (0: none)."""
+    if len(network.inputs) < 3:
+        return 0
+    return int(network.get_layer("class_embedding").input_dim) - 1

@@ -113,12 +113,14 @@ def train(config: DDIMConfig, *, data_dir: str | os.PathLike | None = None, sour
     with _StopOnSignals() as stopper:
         if config.seed is not None:
             keras.utils.set_random_seed(config.seed + initial_epoch)
-        train_data = _limit_batches(load_dataset(config, "train", data_dir=data_dir, source=source),
+        labels = config.num_classes > 0  # a class-conditional model trains on labelled batches
+        names = _check_classes(config, data_dir, source) if labels else None
+        train_data = _limit_batches(load_dataset(config, "train", data_dir=data_dir, source=source, labels=labels),
                                     max_train_batches)
         validation_data = None
         if validation:
-            validation_data = _limit_batches(load_dataset(config, "validation", data_dir=data_dir, source=source),
-                                             max_train_batches)
+            validation_data = _limit_batches(load_dataset(config, "validation", data_dir=data_dir, source=source,
+                                                          labels=labels), max_train_batches)
         model = DiffusionModel(config)
         model.compile()
         if resume:
@@ -149,6 +151,8 @@ def train(config: DDIMConfig, *, data_dir: str | os.PathLike | None = None, sour
             out.mkdir(parents=True, exist_ok=True)
             data_state = {"data_dir": None if data_dir is None else str(Path(data_dir).resolve()),
                           "source": source, "max_train_batches": max_train_batches}
+            if names is not None:
+                data_state["class_names"] = names  # what the labels 0, 1, 2, ... of this model mean
             checkpoint_callback = CheckpointCallback(
                 out, monitor=monitor, mode="min", extra_state={"data": data_state},
                 best_value=best_state.get("monitor_value") if best_state.get("monitor") == monitor else None,
@@ -172,6 +176,18 @@ def train(config: DDIMConfig, *, data_dir: str | os.PathLike | None = None, sour
                 f"{checkpoint_callback.best_dir}" if checkpoint_callback.best_value is not None else "")
         say(f"Done: last checkpoint (epoch {checkpoint_callback.last_epoch}): {checkpoint_callback.last_dir}{best}.")
     return model, history
+
+
+def _check_classes(config: DDIMConfig, data_dir: Any, source: str) -> list[str]:
+    """The data's class names; their number must be ``config.num_classes``."""
+    from .data import class_names
+
+    names = class_names(config, data_dir=data_dir, source=source)
+    if len(names) != config.num_classes:
+        raise ValueError(f"DDIMConfig.num_classes={config.num_classes} but the data has {len(names)} classes "
+                         f"({', '.join(names[:5])}{', ...' if len(names) > 5 else ''}): use "
+                         f"config.replace(num_classes={len(names)}).")
+    return names
 
 
 def _check_same_architecture(config: DDIMConfig, initial_model: Any) -> None:

@@ -14,7 +14,7 @@ from ddim_tutorial.compiled_sampling import CompiledSampler, InteractiveSampler,
 from ddim_tutorial.config import DDIMConfig
 from ddim_tutorial.model import DiffusionModel
 from ddim_tutorial.network import build_network
-from ddim_tutorial.sampling import reverse_diffusion
+from ddim_tutorial.sampling import make_denoiser, reverse_diffusion
 
 TINY = DDIMConfig.preset("smoke", image_size=16, widths=(8, 16), embedding_dims=8, batch_size=4)
 COMPILES = keras.backend.backend() in ("tensorflow", "jax")
@@ -95,13 +95,12 @@ def test_stochastic_samples_are_seed_reproducible(sampler):
 
 
 def test_the_plain_loop_function_runs_deterministically(network):
-    def predict_noises(noisy_images, noise_variances):
-        return network([noisy_images, noise_variances], training=False)
+    denoise = make_denoiser(lambda inputs: network(inputs, training=False))
 
     import math
 
     start = math.acos(0.95)
-    images = sampling_loop(predict_noises, keras.ops.convert_to_tensor(noise()), 3, start, math.acos(0.02) - start)
+    images = sampling_loop(denoise, keras.ops.convert_to_tensor(noise()), 3, start, math.acos(0.02) - start)
     np.testing.assert_allclose(to_numpy(images), to_numpy(reverse_diffusion(network, noise(), 3)), atol=1e-4)
 
 
