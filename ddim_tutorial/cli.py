@@ -141,6 +141,10 @@ def build_parser() -> argparse.ArgumentParser:
                        help="data-parallel training on N accelerators (needs ddim_tutorial.distribution)")
     train.add_argument("--verbose", type=int, choices=(0, 1, 2), default=None,
                        help="Keras' progress output: 0 silent, 1 progress bar, 2 one line per epoch")
+    train.add_argument("--start-from", metavar="NAME|DIR",
+                       help="fine-tune: start from a bundled model (e.g. flowers32) or a checkpoint folder; its "
+                            "config is the default (an unconditional model may become class-conditional with "
+                            "--set num_classes=N)")
     train.set_defaults(handler=_train)
 
     sample = commands.add_parser(
@@ -161,6 +165,10 @@ def build_parser() -> argparse.ArgumentParser:
                         help="ddim: the reference's sampler, one network evaluation per step (default); dpm++2s: "
                              "DPM-Solver++(2S), second order, 2 * steps - 1 evaluations, needs --eta 0")
     sample.add_argument("--seed", type=int, default=0, metavar="S", help="seed of the initial noise (default: 0)")
+    sample.add_argument("--class", dest="class_label", type=int, metavar="K",
+                        help="class-conditional models: sample class K (default: one class per image, in turn)")
+    sample.add_argument("--guidance", type=float, default=None, metavar="W",
+                        help="class-conditional models: classifier-free guidance scale (default: 2; 1 is none)")
     sample.add_argument("--cols", type=_positive_int, metavar="N", help="images per row (default: a square grid)")
     sample.add_argument("--min-signal-rate", type=float, metavar="R",
                         help="signal rate at the noisiest step (default: the config's)")
@@ -316,8 +324,15 @@ def _train(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if args.resume and args.overwrite:
         raise CLIError("--resume and --overwrite contradict each other; pick one.")
+    initial_model = None
+    if args.start_from is not None:
+        if args.resume:
+            raise CLIError("--start-from and --resume contradict each other: --resume continues DIR/last.")
+        initial_model = _open_model(args.start_from)
     if args.preset is not None:
         config = DDIMConfig.preset(args.preset)
+    elif initial_model is not None:
+        config = initial_model.config
     elif args.resume:
         config = read_checkpoint_config(out / "last")
     else:
@@ -334,8 +349,21 @@ def _train(args: argparse.Namespace) -> int:
     verbose = "auto" if args.verbose is None else args.verbose
     train(config, data_dir=args.data_dir, source=args.source, epochs=config.num_epochs, out=out,
           resume=args.resume, verbose=verbose, validation=not args.no_validation,
-          max_train_batches=args.steps_per_epoch)
+          max_train_batches=args.steps_per_epoch, initial_model=initial_model)
     return 0
+
+
+def _open_model(name_or_folder: str) -> Any:
+    """A bundled model by name, or a checkpoint folder."""
+    from . import pretrained
+    from .checkpoints import load_checkpoint
+
+    if name_or_folder in pretrained.available():
+        return pretrained.load(name_or_folder)
+    if not Path(name_or_folder).is_dir():
+        raise CLIError(f"--start-from {name_or_folder!r} is neither a bundled model "
+                       f"({', '.join(pretrained.available())}) nor a checkpoint folder.")
+    return load_checkpoint(name_or_folder)
 
 
 def _configure_devices(count: int) -> None:
@@ -365,8 +393,18 @@ def _sample(args: argparse.Namespace) -> int:
     else:
         model = load_checkpoint(args.checkpoint)
     steps = model.config.plot_diffusion_steps if args.steps is None else args.steps
+    labels = {}
+    if model.config.num_classes:
+        import numpy as np
+
+        class_labels = (np.arange(args.num) % model.config.num_classes if args.class_label is None
+                        else args.class_label)
+        labels = dict(class_labels=class_labels, guidance_scale=2.0 if args.guidance is None else args.guidance)
+    elif args.class_label is not None or args.guidance is not None:
+        raise CLIError("--class and --guidance need a class-conditional model (trained with num_classes > 0); "
+                       "this one is unconditional.")
     images = model.generate(args.num, steps, eta=args.eta, seed=args.seed, sampler=args.sampler,
-                            min_signal_rate=args.min_signal_rate, max_signal_rate=args.max_signal_rate)
+                            min_signal_rate=args.min_signal_rate, max_signal_rate=args.max_signal_rate, **labels)
     save_image_grid(images, picture, num_cols=args.cols)
     sampler = "" if args.sampler == "ddim" else f", {args.sampler}"
     print(f"Saved {args.num} samples ({steps} steps{sampler}, eta={args.eta:g}, seed {args.seed}) to {picture}.")

@@ -62,6 +62,7 @@ class DDIMConfig:
     # which is what classifier-free guidance needs
     num_classes: int = 0
     label_dropout: float = 0.1
+    class_names: tuple[str, ...] = ()  # what the labels 0, 1, ... mean; filled in by training
     # optimization
     batch_size: int = 64
     ema: float = 0.999
@@ -82,6 +83,13 @@ class DDIMConfig:
                 object.__setattr__(self, "widths", tuple(self.widths))
             except TypeError:
                 _fail("widths", self.widths, "must be a sequence of positive integers")
+        if not isinstance(self.class_names, tuple):
+            if isinstance(self.class_names, str):
+                _fail("class_names", self.class_names, "must be a sequence of names, not one string")
+            try:
+                object.__setattr__(self, "class_names", tuple(self.class_names))
+            except TypeError:
+                _fail("class_names", self.class_names, "must be a sequence of names")
         self._validate()
 
     # ------------------------------------------------------------------ checks
@@ -115,6 +123,9 @@ class DDIMConfig:
         if (not isinstance(self.label_dropout, (int, float)) or isinstance(self.label_dropout, bool)
                 or not 0.0 <= self.label_dropout < 1.0):
             _fail("label_dropout", self.label_dropout, "must be a number in [0, 1)")
+        if self.class_names and (len(self.class_names) != self.num_classes
+                                 or not all(isinstance(name, str) for name in self.class_names)):
+            _fail("class_names", self.class_names, f"must be empty or num_classes={self.num_classes} names")
         factor = 2 ** (len(self.widths) - 1)
         if self.image_size % factor:
             _fail("image_size", self.image_size,
@@ -154,6 +165,7 @@ class DDIMConfig:
     def to_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
         data["widths"] = list(self.widths)
+        data["class_names"] = list(self.class_names)
         return data
 
     def to_json(self) -> str:

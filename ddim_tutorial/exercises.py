@@ -6,7 +6,7 @@ seeds, as NumPy arrays and as Keras tensors) and prints one sentence: passed, or
 shape, a dtype, a sign, a constant factor, swapped outputs, a known mistake such as lerp for
 slerp, or the largest difference and where). A wrong function never makes a checker raise; misuse
 (not a function, an unknown exercise) raises ValueError. The package's code is the only ground
-truth. This module holds the eight checkers and the dispatcher :func:`check`; how a function is
+truth. This module holds the nine checkers and the dispatcher :func:`check`; how a function is
 run, compared and described lives in :mod:`ddim_tutorial.checking`. Keras is imported inside the
 functions, so that importing this module never picks a backend.
 """
@@ -27,7 +27,7 @@ from .checking import (KIND, CheckResult, Trial, compare, exercise_checker, fail
 
 __all__ = ["CheckResult", "check", "EXERCISES", "check_schedule", "check_forward_noise",
            "check_sinusoidal_embedding", "check_residual_block", "check_loss", "check_ddim_step",
-           "check_kid", "check_slerp"]
+           "check_kid", "check_slerp", "check_guidance"]
 
 
 def _schedule(times: Any, lo: float = 0.02, hi: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
@@ -329,17 +329,64 @@ def check_slerp(fn: Callable) -> CheckResult:
     return compare("slerp", fn, trials, ("interpolated noise",), squeeze=True)
 
 
+@exercise_checker("guidance", "guided_prediction(conditional, unconditional, guidance_scale)", 3)
+def check_guidance(fn: Callable) -> CheckResult:
+    """Student's ``guided_prediction(conditional, unconditional, guidance_scale)`` -> the guided
+    network output, against :func:`ddim_tutorial.sampling.network_predictions` run on a toy network
+    whose answers with and without the label are ``conditional`` and ``unconditional``."""
+    from .sampling import network_predictions
+
+    trials = []
+    for seed, (shape, scale) in enumerate([((2, 8, 8, 3), 3.0), ((3, 4, 4, 3), 0.0), ((2, 4, 4, 3), 1.0),
+                                           ((1, 6, 6, 3), 7.5), ((2, 5, 5, 3), 0.5)]):
+        rng, tensors = np.random.default_rng(seed), seed % 2 == 1
+        conditional, unconditional = rng.standard_normal((2, *shape)).astype(np.float32)
+        answers = {0: conditional, 1: unconditional}  # label 0: the class; label 1: "no label"
+
+        def toy_network(inputs, answers=answers):
+            import keras
+
+            labels = to_numpy(inputs[2])
+            return keras.ops.convert_to_tensor(
+                np.stack([answers[int(label)][i % len(answers[0])] for i, label in enumerate(labels)]))
+
+        def guided(c, u, w):
+            answers[0], answers[1] = c, u
+            result = to_numpy(network_predictions(toy_network, np.zeros_like(c), np.full((len(c), 1, 1, 1), 0.5,
+                                                  np.float32), null_label=1, class_labels=np.zeros(len(c), "int32"),
+                                                  guidance_scale=w))
+            answers[0], answers[1] = conditional, unconditional
+            return result
+
+        trials.append(Trial((*student_inputs((conditional, unconditional), tensors), scale),
+                            (guided(conditional, unconditional, scale),),
+                            f"for predictions of shape {shape} as {KIND[tensors]} and guidance_scale={scale}",
+                            {"conditional": conditional}, {
+            "starts from the conditional answer; guidance starts from the unconditional one and adds w times "
+            "the difference (w = 0 must give the unconditional answer)":
+                (conditional + scale * (conditional - unconditional),),
+            "takes the difference the wrong way round: it is conditional - unconditional":
+                (guided(unconditional, conditional, scale),),
+            "returns only guidance_scale * (conditional - unconditional); add it to the unconditional answer":
+                (scale * (conditional - unconditional),),
+            "adds the two answers without subtracting: the guidance term is a difference":
+                (unconditional + scale * conditional,)}))
+    return compare("guidance", fn, trials, ("guided prediction",), note=" (guidance scales 0, 0.5, 1, 3 and 7.5)")
+
+
 # ----------------------------------------------------------------------------- dispatcher
 EXERCISES: dict[str, Callable[[Callable], CheckResult]] = {
     "schedule": check_schedule, "forward_noise": check_forward_noise,
     "sinusoidal_embedding": check_sinusoidal_embedding, "residual_block": check_residual_block,
-    "loss": check_loss, "ddim_step": check_ddim_step, "kid": check_kid, "slerp": check_slerp}
+    "loss": check_loss, "ddim_step": check_ddim_step, "kid": check_kid, "slerp": check_slerp,
+    "guidance": check_guidance}
 
 # Other names a student may give a piece, compared without case, underscores, digits or "my_".
 _ALIASES = {"diffusionschedule": "schedule", "forwardnoising": "forward_noise", "addnoise": "forward_noise",
             "noisyimages": "forward_noise", "embedding": "sinusoidal_embedding", "resblock": "residual_block",
             "noiseloss": "loss", "trainingloss": "loss", "computeloss": "loss", "mmd": "kid", "unbiasedmmd": "kid",
-            "kidperbatch": "kid", "kidmmd": "kid", **{name.replace("_", ""): name for name in EXERCISES}}
+            "kidperbatch": "kid", "kidmmd": "kid", "guidedprediction": "guidance",
+            "classifierfreeguidance": "guidance", "cfg": "guidance", **{name.replace("_", ""): name for name in EXERCISES}}
 
 
 def _key(name: str) -> str:

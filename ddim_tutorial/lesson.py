@@ -62,6 +62,10 @@ __all__ = [
     "describe",
     "check",
     "show_source",
+    "class_names",
+    "load_labelled_images",
+    "train_guidance_model",
+    "get_guidance_model",
 ]
 
 FAST_ENV_VAR = "DDIM_FAST"
@@ -333,6 +337,100 @@ def get_trained_model(checkpoint: str | os.PathLike | None = None, *, verbose: b
         say(why)
     say(f"Opened the bundled model {name!r}: {pretrained.card(name)['summary']}")
     return model
+
+
+# ------------------------------------------------------------------- lesson 08
+GUIDANCE_DIR = "guidance"
+#: The bundled class-conditional model that lesson 08 explores.
+GUIDANCE_MODEL = "species32"
+
+
+def class_names() -> list[str]:
+    """The classes of the lessons' data source, in label order (``data.class_names``)."""
+    from .data import class_names as data_class_names
+
+    return data_class_names(lesson_config(), data_dir=data_dir(), source=data_source())
+
+
+def load_labelled_images(num_images: int, image_size: int | None = None, *, split: str = "train",
+                         seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """``(images, class_labels)``: ``num_images`` images from the lessons' data source and their classes."""
+    from .data import load_image_folder, synthetic_flowers
+
+    if not isinstance(num_images, int) or isinstance(num_images, bool) or num_images < 1:
+        raise ValueError(f"num_images={num_images!r} is invalid: ask for a positive integer.")
+    config = lesson_config()
+    size = config.image_size if image_size is None else image_size
+    source = data_source()
+    if source == "folder":
+        images, labels = load_image_folder(data_dir(), size, split, max_images=num_images, seed=seed, labels=True)
+    elif source == "synthetic":
+        images, labels = synthetic_flowers(num_images, size, seed=seed + (10_000 if split == "validation" else 0),
+                                           labels=True)
+    else:
+        batches = load_batches(config.replace(image_size=size, batch_size=max(2, min(num_images, 64)), seed=seed),
+                               split, repeat=False, labels=True)
+        chosen = []
+        for batch in batches:
+            chosen.append({key: np.asarray(value) for key, value in batch.items()})
+            if sum(len(part["images"]) for part in chosen) >= num_images:
+                break
+        images = np.concatenate([part["images"] for part in chosen])
+        labels = np.concatenate([part["class_labels"] for part in chosen])
+    if len(images) < num_images:
+        raise ValueError(f"the data has only {len(images)} {split} images; ask for fewer.")
+    return images[:num_images], labels[:num_images]
+
+
+def train_guidance_model(*, epochs: int | None = None, out: str | os.PathLike | None = None,
+                         **train_kwargs: Any) -> tuple[Any, Any]:
+    """Lesson 08's class-conditional training on the lessons' data; returns ``(model, history)``.
+
+    Fast mode: the small smoke-preset network, 2 epochs, from scratch. Full mode: the bundled
+    unconditional model of the mode, taught the labels (its class embedding starts at zero, so
+    it starts as the unconditional model): 5 epochs on a GPU, 2 epochs of 40 batches on a CPU.
+    """
+    from . import pretrained
+    from .training import train
+
+    names = class_names()
+    initial_model = None
+    if fast_mode():
+        config = lesson_config(num_classes=len(names))
+        epochs = config.num_epochs if epochs is None else epochs
+    else:
+        initial_model = pretrained.load(pretrained.default_name(False)[0])
+        config = initial_model.config.replace(num_classes=len(names))
+        fast_machine = accelerator_available()
+        epochs = (5 if fast_machine else 2) if epochs is None else epochs
+        if not fast_machine:
+            train_kwargs.setdefault("max_train_batches", 40)
+    out = run_dir() / GUIDANCE_DIR if out is None else Path(out)
+    return train(config, data_dir=data_dir(), source=data_source(), epochs=epochs, out=out,
+                 initial_model=initial_model, **train_kwargs)
+
+
+def get_guidance_model(checkpoint: str | os.PathLike | None = None, *, verbose: bool = True) -> Any:
+    """A trained class-conditional model for lesson 08's explorer: ``checkpoint``, else the bundled
+    ``species32`` (flowers32 taught the 12 species of flowers12), else lesson 08's own run."""
+    from . import pretrained
+    from .checkpoints import load_checkpoint
+
+    say = print if verbose else (lambda *_: None)
+    if checkpoint is not None:
+        model = load_checkpoint(checkpoint)
+        if not model.config.num_classes:
+            raise ValueError(f"{os.fspath(checkpoint)} holds an unconditional model (num_classes=0); lesson 08 "
+                             "needs one trained with labels, e.g. runs/lessons/guidance/last.")
+        say(f"Opened the checkpoint {os.fspath(checkpoint)}: {model.config.num_classes} classes.")
+        return model
+    if GUIDANCE_MODEL in pretrained.available():
+        model = pretrained.load(GUIDANCE_MODEL)
+        say(f"Opened the bundled model {GUIDANCE_MODEL!r}: {pretrained.card(GUIDANCE_MODEL)['summary']}")
+        return model
+    own = run_dir() / GUIDANCE_DIR / "last"
+    say(f"No bundled class-conditional model is installed; using this lesson's own run, {own}.")
+    return load_checkpoint(own)
 
 
 def _checkpoint_summary(model: Any, state: dict[str, Any]) -> str:

@@ -8,7 +8,8 @@ it (and the fine detail of the image) through the rest of the network.
 Two extensions beyond the reference: the output can be the clean image or the velocity
 instead of the noise (``DDIMConfig.prediction_type``), and a class-conditional network
 (``DDIMConfig.num_classes > 0``) takes a third input, one class label per image, that
-enters exactly as the noise level does: a learned embedding, broadcast to every pixel.
+enters where the noise level does: a learned vector per class, added to the noise
+embedding, broadcast to every pixel.
 """
 
 from __future__ import annotations
@@ -115,13 +116,15 @@ def build_network(config: DDIMConfig | None = None) -> keras.Model:
                                     config.embedding_max_frequency, name="noise_embedding")(noise_variances)
     if config.num_classes:
         # One learned vector per class, and one more for "no label" (classifier-free guidance
-        # trains it by label dropout), placed beside the noise embedding.
+        # trains it by label dropout), added to the noise embedding as diffusers' UNet2DModel adds
+        # its class embedding to the time embedding. It starts at zero, so a fresh conditional
+        # network computes what the unconditional one does, and can start from its weights.
         class_labels = keras.Input(shape=(), dtype="int32", name="class_labels")
         inputs.append(class_labels)
         class_embedding = layers.Embedding(config.num_classes + 1, config.embedding_dims,
-                                           name="class_embedding")(class_labels)
+                                           embeddings_initializer="zeros", name="class_embedding")(class_labels)
         class_embedding = layers.Reshape((1, 1, config.embedding_dims), name="class_embedding_pixel")(class_embedding)
-        embedding = layers.Concatenate(name="noise_and_class_embedding")([embedding, class_embedding])
+        embedding = layers.Add(name="noise_and_class_embedding")([embedding, class_embedding])
     # Broadcast the [1 x 1] embedding to every pixel so it can be concatenated with the image.
     embedding = layers.UpSampling2D(size=size, interpolation="nearest", name="embedding_broadcast")(embedding)
 

@@ -241,6 +241,10 @@ def export(checkpoint: str | os.PathLike, name: str, *, summary: str, training: 
     checkpoint = Path(checkpoint)
     model = load_checkpoint(checkpoint)
     state = read_training_state(checkpoint)
+    recorded_names = (state.get("data") or {}).get("class_names")
+    if model.config.num_classes and not model.config.class_names and recorded_names:
+        # Checkpoints written before DDIMConfig.class_names kept the names in the training state.
+        model.config = model.config.replace(class_names=tuple(recorded_names))
     folder = (BUNDLED_ROOT if root is None else Path(root)) / name
     work = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=folder.parent if folder.parent.is_dir() else None))
     work.chmod(0o755)  # mkdtemp makes it private; the package folder must be readable by all
@@ -250,15 +254,20 @@ def export(checkpoint: str | os.PathLike, name: str, *, summary: str, training: 
         _to_float16_h5(full, work / WEIGHTS_NAME)
         noise = np.random.default_rng(1234).standard_normal(
             (num_reference, model.config.image_size, model.config.image_size, 3)).astype("float32")
+        # A class-conditional model's reference samples are guided, one class after another.
+        labels = (dict(class_labels=np.arange(num_reference) % model.config.num_classes, guidance_scale=2.0)
+                  if model.config.num_classes else {})
         float32_samples = np.asarray(ops.convert_to_numpy(model.generate(num_reference, reference_steps,
-                                                                          initial_noise=noise)))
+                                                                          initial_noise=noise, **labels)))
         float32_loss = validation_noise_loss(model, validation_images)
         model.ema_network.load_weights(str(work / WEIGHTS_NAME))  # now the shipped float16 values
-        images = np.asarray(ops.convert_to_numpy(model.generate(num_reference, reference_steps, initial_noise=noise)))
+        images = np.asarray(ops.convert_to_numpy(model.generate(num_reference, reference_steps, initial_noise=noise,
+                                                                **labels)))
         loss = validation_noise_loss(model, validation_images)
         full.unlink()
         np.savez_compressed(work / SAMPLES_NAME, initial_noise=noise, images=images,
-                            diffusion_steps=np.int64(reference_steps))
+                            diffusion_steps=np.int64(reference_steps),
+                            **{key: np.asarray(value) for key, value in labels.items()})
         logs = state.get("logs", {})
         batch_size = model.config.batch_size
         steps = int(state.get("optimizer_iterations", 0))

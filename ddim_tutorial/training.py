@@ -114,7 +114,8 @@ def train(config: DDIMConfig, *, data_dir: str | os.PathLike | None = None, sour
         if config.seed is not None:
             keras.utils.set_random_seed(config.seed + initial_epoch)
         labels = config.num_classes > 0  # a class-conditional model trains on labelled batches
-        names = _check_classes(config, data_dir, source) if labels else None
+        if labels:  # the config (and so every checkpoint) records what each label means
+            config = config.replace(class_names=tuple(_check_classes(config, data_dir, source)))
         train_data = _limit_batches(load_dataset(config, "train", data_dir=data_dir, source=source, labels=labels),
                                     max_train_batches)
         validation_data = None
@@ -151,8 +152,6 @@ def train(config: DDIMConfig, *, data_dir: str | os.PathLike | None = None, sour
             out.mkdir(parents=True, exist_ok=True)
             data_state = {"data_dir": None if data_dir is None else str(Path(data_dir).resolve()),
                           "source": source, "max_train_batches": max_train_batches}
-            if names is not None:
-                data_state["class_names"] = names  # what the labels 0, 1, 2, ... of this model mean
             checkpoint_callback = CheckpointCallback(
                 out, monitor=monitor, mode="min", extra_state={"data": data_state},
                 best_value=best_state.get("monitor_value") if best_state.get("monitor") == monitor else None,
@@ -187,6 +186,10 @@ def _check_classes(config: DDIMConfig, data_dir: Any, source: str) -> list[str]:
         raise ValueError(f"DDIMConfig.num_classes={config.num_classes} but the data has {len(names)} classes "
                          f"({', '.join(names[:5])}{', ...' if len(names) > 5 else ''}): use "
                          f"config.replace(num_classes={len(names)}).")
+    if config.class_names and list(config.class_names) != names:
+        raise ValueError(f"DDIMConfig.class_names {list(config.class_names)[:5]}... are not the data's classes "
+                         f"{names[:5]}...: the labels would mean other classes; train on the same data or drop "
+                         "class_names (config.replace(class_names=())).")
     return names
 
 
@@ -196,6 +199,10 @@ def _check_same_architecture(config: DDIMConfig, initial_model: Any) -> None:
         raise ValueError(f"initial_model of type {type(initial_model).__name__} is invalid: pass a trained "
                          "DiffusionModel, e.g. pretrained.load('flowers32').")
     differing = {name: values for name, values in start.differences(config).items() if name in ARCHITECTURE_FIELDS}
+    if start.num_classes == 0 and "num_classes" in differing:
+        # An unconditional model may become a class-conditional one: every layer but the class
+        # embedding is shared, and that one starts at zero (the labels are learnt from there).
+        del differing["num_classes"]
     if differing:
         listed = "; ".join(f"{name}: initial model {old!r} vs config {new!r}" for name, (old, new) in differing.items())
         raise ValueError(f"initial_model does not fit the config; architecture fields that differ: {listed}. "
@@ -203,10 +210,16 @@ def _check_same_architecture(config: DDIMConfig, initial_model: Any) -> None:
 
 
 def _copy_trained_state(source: Any, target: Any) -> None:
-    """Weights, EMA weights and normalizer statistics of ``source`` into the fresh ``target``."""
+    """Weights, EMA weights and normalizer statistics of ``source`` into the fresh ``target``.
+
+    Layer by layer, by name: a class-conditional ``target`` keeps its own (zero) class
+    embedding, which an unconditional ``source`` does not have.
+    """
     for group in ("network", "ema_network"):
-        for weight, value in zip(getattr(target, group).weights, getattr(source, group).weights):
-            weight.assign(value)
+        target_network = getattr(target, group)
+        for layer in getattr(source, group).layers:
+            if layer.weights:
+                target_network.get_layer(layer.name).set_weights(layer.get_weights())
     target.normalizer.adapt_mean.assign(source.normalizer.adapt_mean)
     target.normalizer.adapt_variance.assign(source.normalizer.adapt_variance)
     target.normalizer.finalize_state()

@@ -29,6 +29,8 @@ factory                    container CSS class    controls (``description``; dic
 ``trajectory_explorer()``  ``ddim-trajectory``    "steps", "eta", "seed", button "sample"
 ``interpolation_explorer`` ``ddim-interpolation`` "seed a", "seed b", "mix", "steps",
                                                   "spherical" (checkbox), button "sample"
+``guidance_explorer()``    ``ddim-guidance``      "species" (a drop-down), "guidance", "steps",
+                                                  "seed", button "sample" (hidden when live)
 =========================  =====================  ==========================================
 
 The dict keys of ``controls`` are the descriptions. Each control also has the CSS class
@@ -58,6 +60,7 @@ __all__ = [
     "sampler_explorer",
     "trajectory_explorer",
     "interpolation_explorer",
+    "guidance_explorer",
 ]
 
 #: How many computed settings each explorer keeps (least recently used ones are dropped).
@@ -526,3 +529,67 @@ def interpolation_explorer(model: Any, *, seed_a: int = 0, seed_b: int = 1, num_
     """
     return InterpolationExplorer(model, seed_a=seed_a, seed_b=seed_b, num_mixes=num_mixes, steps=steps,
                                  max_steps=max_steps, live=live)
+
+
+# ------------------------------------------------------------------ guidance
+class GuidanceExplorer(Explorer):
+    name = "guidance"
+    needs_trigger = True
+    grid = True
+
+    def __init__(self, model: Any, class_names: list[str] | None = None, num_images: int = 6, *, class_label: int = 0,
+                 guidance_scale: float = 3.0, max_guidance: float = 10.0, steps: int | None = None,
+                 max_steps: int = 50, seed: int = 0, live: bool | str = "auto") -> None:
+        _check_model(model)
+        num_classes = model.config.num_classes
+        if not num_classes:
+            raise ValueError("guidance_explorer needs a class-conditional model (DDIMConfig.num_classes > 0); "
+                             "this one was trained without labels.")
+        class_names = list(class_names or model.config.class_names or
+                           [f"class {index}" for index in range(num_classes)])
+        if len(class_names) != num_classes:
+            raise ValueError(f"class_names has {len(class_names)} names but the model knows {num_classes} classes.")
+        if not isinstance(class_label, int) or not 0 <= class_label < num_classes:
+            raise ValueError(f"class_label={class_label!r} is invalid: use 0 to {num_classes - 1}.")
+        if not isinstance(num_images, int) or isinstance(num_images, bool) or num_images < 1:
+            raise ValueError(f"num_images={num_images!r} is invalid: use a positive integer such as 6.")
+        self.model, self.num_images, self.class_names = model, num_images, class_names
+        steps = model.config.plot_diffusion_steps if steps is None else steps
+        widgets = _ipywidgets()
+        species = widgets.Dropdown(options=[(name, index) for index, name in enumerate(class_names)],
+                                   value=class_label, description="species", style={"description_width": "80px"},
+                                   layout=widgets.Layout(width="420px"))
+        species.add_class(_css_name("species"))
+        controls = {
+            "species": species,
+            "guidance": _slider("float", "guidance", guidance_scale, 0.0, max_guidance, 0.5),
+            "steps": _slider("int", "steps", min(steps, max_steps), 1, max_steps, 1),
+            "seed": _slider("int", "seed", seed, 0, 99, 1),
+        }
+        super().__init__(controls, live)
+
+    def _compute(self, settings: dict[str, Any]) -> np.ndarray:
+        images = self.model.generate(self.num_images, settings["steps"], seed=int(settings["seed"]),
+                                     class_labels=int(settings["species"]),
+                                     guidance_scale=float(settings["guidance"]))
+        return _numpy(images)
+
+    def _draw(self, settings: dict[str, Any], result: Any) -> Any:
+        title = (f"{self.class_names[settings['species']]}, guidance scale {settings['guidance']:.1f}, "
+                 f"{settings['steps']} steps, seed {settings['seed']}")
+        return image_grid(result, min(self.num_images, 6), title=title, size=1.6)
+
+
+def guidance_explorer(model: Any, class_names: list[str] | None = None, num_images: int = 6, *, class_label: int = 0,
+                      guidance_scale: float = 3.0, max_guidance: float = 10.0, steps: int | None = None,
+                      max_steps: int = 50, seed: int = 0, live: bool | str = "auto") -> GuidanceExplorer:
+    """A species picker and a guidance-scale slider over a grid of one class-conditional model's images.
+
+    The seed fixes the initial noise, so moving only "guidance" shows the same images pulled
+    towards the chosen species: at 0 the label is ignored (the unconditional model), at 1 the
+    conditional model as trained, above 1 classifier-free guidance pushes further (see
+    :func:`ddim_tutorial.sampling.network_predictions`). A fast model redraws on release; a
+    slow one when **sample** is pressed. ``class_names`` default to ``model.config.class_names``.
+    """
+    return GuidanceExplorer(model, class_names, num_images, class_label=class_label, guidance_scale=guidance_scale,
+                            max_guidance=max_guidance, steps=steps, max_steps=max_steps, seed=seed, live=live)

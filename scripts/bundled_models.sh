@@ -3,6 +3,7 @@
 #   bash scripts/bundled_models.sh train flowers32     # ~1.5 h on 2 CPU cores, in the background is fine
 #   bash scripts/bundled_models.sh train flowers64     # the reference network: a GPU, or many CPU hours
 #   bash scripts/bundled_models.sh resume flowers64    # continue a stopped run (same command, --resume)
+#   bash scripts/bundled_models.sh train species32     # flowers32 fine-tuned on the 12 species' labels
 #   bash scripts/bundled_models.sh export flowers32 "wall time" "hardware"
 # DATA defaults to ../shared/data/flowers12 (train/ and test/); RUNS to ../runs.
 set -euo pipefail
@@ -18,12 +19,16 @@ case $name in
                target=() ;;
     flowers64) args=(--epochs 140 --seed 0 --set augment_flip=true validation_kid=false kid_weights=null)
                target=(--target-images 500000) ;;
-    *) echo "unknown model $name (flowers32 or flowers64)" >&2; exit 2 ;;
+    species32) args=(--epochs 30 --start-from flowers32 --set num_classes=12)
+               target=() ;;
+    *) echo "unknown model $name (flowers32, flowers64 or species32)" >&2; exit 2 ;;
 esac
-train_command="python -m ddim_tutorial --backend tensorflow train --preset reference --data-dir flowers12 --out runs/$name ${args[*]}"
+preset=(--preset reference)
+[ "$name" = species32 ] && preset=()  # its config is flowers32's, with labels
+train_command="python -m ddim_tutorial --backend tensorflow train ${preset[*]} --data-dir flowers12 --out runs/$name ${args[*]}"
 
 case $action in
-    train)  exec "$PY" -m ddim_tutorial --backend tensorflow train --preset reference --data-dir "$DATA" \
+    train)  exec "$PY" -m ddim_tutorial --backend tensorflow train "${preset[@]}" --data-dir "$DATA" \
                 --out "$RUNS/$name" --verbose 2 "${args[@]}" ;;
     resume) exec "$PY" -m ddim_tutorial --backend tensorflow train --out "$RUNS/$name" --resume --verbose 2 \
                 --epochs "${args[1]}" ;;

@@ -6,8 +6,6 @@ Runs on every backend: ``KERAS_BACKEND=X pytest tests/test_conditioning.py``.
 
 from __future__ import annotations
 
-import math
-
 import keras
 import numpy as np
 import pytest
@@ -335,6 +333,11 @@ def test_train_records_the_class_names(tmp_path):
 
     config = TINY.replace(num_classes=len(SYNTHETIC_CLASS_NAMES), seed=0)
     train(config, source="synthetic", epochs=1, out=tmp_path / "run", verbose=0, max_train_batches=2)
-    state = read_training_state(tmp_path / "run" / "last")
-    assert state["data"]["class_names"] == list(SYNTHETIC_CLASS_NAMES)
-    assert math.isfinite(load_checkpoint(tmp_path / "run" / "last").config.label_dropout)
+    loaded = load_checkpoint(tmp_path / "run" / "last")
+    assert loaded.config.class_names == SYNTHETIC_CLASS_NAMES
+    assert read_training_state(tmp_path / "run" / "last")["epoch"] == 1
+    with pytest.raises(ValueError, match="are not the data's classes"):
+        train(config.replace(class_names=tuple(reversed(SYNTHETIC_CLASS_NAMES))), source="synthetic", epochs=1,
+              verbose=0, validation=False, max_train_batches=1)
+    with pytest.raises(ValueError, match="class_names"):
+        DDIMConfig(num_classes=2, class_names=("a",))

@@ -20,7 +20,7 @@ from ddim_tutorial import exercises
 from ddim_tutorial.checking import STARTER
 from ddim_tutorial.exercises import (CheckResult, check, check_ddim_step, check_forward_noise, check_kid,
                                      check_loss, check_residual_block, check_schedule,
-                                     check_sinusoidal_embedding, check_slerp)
+                                     check_sinusoidal_embedding, check_slerp, check_guidance)
 from ddim_tutorial.interpolation import lerp, slerp
 from ddim_tutorial.kid import kid_per_batch
 from ddim_tutorial.network import SinusoidalEmbedding, residual_block
@@ -135,6 +135,11 @@ def my_slerp(start, end, fraction):
     return (ops.sin((1.0 - fraction) * omega) * start + ops.sin(fraction * omega) * end) / ops.sin(omega)
 
 
+def my_guided_prediction(conditional, unconditional, guidance_scale):
+    conditional, unconditional = ops.convert_to_tensor(conditional), ops.convert_to_tensor(unconditional)
+    return unconditional + guidance_scale * (conditional - unconditional)
+
+
 # ----------------------------------------------------------------------------- passing
 @pytest.mark.parametrize("checker, fn", [
     (check_schedule, diffusion_schedule), (check_schedule, my_diffusion_schedule),
@@ -148,6 +153,8 @@ def my_slerp(start, end, fraction):
     (check_ddim_step, ddim_step), (check_ddim_step, my_ddim_step),
     (check_kid, kid_per_batch), (check_kid, my_unbiased_mmd),
     (check_slerp, slerp), (check_slerp, my_slerp),
+    (check_guidance, my_guided_prediction),
+    (check_guidance, lambda c, u, w: w * np.asarray(ops.convert_to_numpy(c)) + (1 - w) * np.asarray(ops.convert_to_numpy(u))),
 ], ids=lambda value: getattr(value, "__name__", "fn"))
 def test_the_package_and_a_correct_solution_pass(checker, fn, capsys):
     result = verdict(checker, fn)
@@ -265,6 +272,17 @@ def test_slerp_mistakes():
 
 
 # ---------------------------------------------------------------- reports, never raises
+def test_guidance_mistakes():
+    tensor = ops.convert_to_tensor
+    assert_rejected(check_guidance, lambda c, u, w: tensor(c) + w * (tensor(c) - tensor(u)),
+                    "starts from the conditional answer")
+    assert_rejected(check_guidance, lambda c, u, w: my_guided_prediction(u, c, w), "wrong way round")
+    assert_rejected(check_guidance, lambda c, u, w: w * (tensor(c) - tensor(u)), "returns only guidance_scale")
+    assert_rejected(check_guidance, lambda c, u, w: tensor(u) + w * tensor(c), "without subtracting")
+    assert_rejected(check_guidance, lambda c, u, w: tensor(c), "differs from the package")
+    assert_rejected(check_guidance, lambda c, u, w: ops.stack([my_guided_prediction(c, u, w)] * 2), "shape")
+
+
 def test_an_exception_in_the_students_function_is_named_not_raised():
     def my_ddim_step(*args):
         raise ZeroDivisionError("boom")
@@ -274,7 +292,7 @@ def test_an_exception_in_the_students_function_is_named_not_raised():
 
 @pytest.mark.parametrize("checker, arguments", [
     (check_schedule, 3), (check_forward_noise, 4), (check_sinusoidal_embedding, 4), (check_residual_block, 2),
-    (check_loss, 2), (check_ddim_step, 8), (check_kid, 2), (check_slerp, 3)],
+    (check_loss, 2), (check_ddim_step, 8), (check_kid, 2), (check_slerp, 3), (check_guidance, 3)],
     ids=lambda value: getattr(value, "__name__", str(value)))
 def test_an_unfinished_starter_is_told_which_line_to_replace(checker, arguments):
     """The lessons' starters raise NotImplementedError: the sentence says what to do, not where it failed."""
@@ -306,7 +324,8 @@ def test_a_non_array_output_is_named():
     ("my_diffusion_schedule", "schedule"), ("my_forward_noise", "forward_noise"),
     ("sinusoidal_embedding", "sinusoidal_embedding"), ("ResidualBlock", "residual_block"),
     ("my_noise_loss", "loss"), ("my_ddim_step", "ddim_step"), ("mySlerp", "slerp"),
-    ("my_unbiased_mmd", "kid"), ("kid_per_batch", "kid"), ("your_ddim_step2", "ddim_step")])
+    ("my_unbiased_mmd", "kid"), ("kid_per_batch", "kid"), ("your_ddim_step2", "ddim_step"),
+    ("my_guided_prediction", "guidance")])
 def test_check_infers_the_exercise_from_the_function_name(name, exercise, monkeypatch):
     seen = []
     monkeypatch.setitem(exercises.EXERCISES, exercise, lambda fn: seen.append(fn) or "ok")
@@ -336,7 +355,7 @@ def test_misuse_raises_a_clear_value_error():
     with pytest.raises(ValueError, match="not a value of type int"):
         check_schedule(3)
     assert set(exercises.EXERCISES) == {"schedule", "forward_noise", "sinusoidal_embedding", "residual_block",
-                                        "loss", "ddim_step", "kid", "slerp"}
+                                        "loss", "ddim_step", "kid", "slerp", "guidance"}
     assert keras.backend.backend() in {"tensorflow", "jax", "torch"}
 
 

@@ -24,7 +24,7 @@ from ddim_tutorial import DDIMConfig, lesson
 REPO = Path(__file__).resolve().parents[1]
 NOTEBOOKS = REPO / "notebooks"
 LESSONS = ["01_diffusion_schedule", "02_forward_noising", "03_unet", "04_training", "05_kid", "06_sampling",
-           "07_interpolation"]
+           "07_interpolation", "08_guidance"]
 ALL_NOTEBOOKS = ["00_check_on_colab", *LESSONS]
 COLAB_URL = "https://colab.research.google.com/github/ddim-tutorial/ddim-tutorial/blob/main/notebooks/{}.ipynb"
 INSTALL = 'pip install -q "ddim-tutorial @ git+https://github.com/ddim-tutorial/ddim-tutorial"'
@@ -149,7 +149,8 @@ def test_late_lessons_load_a_checkpoint_or_train_a_quick_model(name):
     assert "CHECKPOINT = None" in code and "lesson.get_trained_model(CHECKPOINT)" in code
 
 
-@pytest.mark.parametrize("name", ["01_diffusion_schedule", "02_forward_noising", "06_sampling", "07_interpolation"])
+@pytest.mark.parametrize("name", ["01_diffusion_schedule", "02_forward_noising", "06_sampling", "07_interpolation",
+                                  "08_guidance"])
 def test_explorer_lessons_show_a_widget_and_a_static_figure(name):
     code = "\n".join(cells(name, "code"))
     assert "widgets." in code and "_explorer(" in code
@@ -200,6 +201,7 @@ WRITE_IT_YOURSELF = {
     "04_training": {"my_noise_loss": "loss"},
     "05_kid": {"my_unbiased_mmd": "kid"},
     "07_interpolation": {"my_slerp": "slerp"},
+    "08_guidance": {"my_guided_prediction": "guidance"},
 }
 
 
@@ -474,6 +476,8 @@ LESSON_SOURCES = {
                "https://keras.io/api/layers/preprocessing_layers/image_preprocessing/resizing/"},
     "06_sampling": {KERAS_OPS, KERAS_RANDOM, KERAS_MODEL, IPYWIDGETS},
     "07_interpolation": {KERAS_OPS, KERAS_RANDOM, IPYWIDGETS},
+    "08_guidance": {KERAS_OPS, IPYWIDGETS, "https://keras.io/api/layers/core_layers/embedding/",
+                    "https://arxiv.org/abs/2207.12598"},
 }
 
 
