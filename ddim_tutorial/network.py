@@ -123,6 +123,11 @@ def build_network(config: DDIMConfig | None = None) -> keras.Model:
         inputs.append(class_labels)
         class_embedding = layers.Embedding(config.num_classes + 1, config.embedding_dims,
                                            embeddings_initializer="zeros", name="class_embedding")(class_labels)
+        # Scaled by sqrt(dims), as transformers scale token embeddings: Adam moves each entry by about
+        # the learning rate per step, and the scale lets the class vectors reach the size of the
+        # sines and cosines beside them (norm sqrt(dims / 2)) within the first thousand steps.
+        class_embedding = layers.Rescaling(math.sqrt(config.embedding_dims), name="class_embedding_scale")(
+            class_embedding)
         class_embedding = layers.Reshape((1, 1, config.embedding_dims), name="class_embedding_pixel")(class_embedding)
         embedding = layers.Add(name="noise_and_class_embedding")([embedding, class_embedding])
     # Broadcast the [1 x 1] embedding to every pixel so it can be concatenated with the image.
