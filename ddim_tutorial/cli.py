@@ -168,7 +168,7 @@ def build_parser() -> argparse.ArgumentParser:
     sample.add_argument("--class", dest="class_label", type=int, metavar="K",
                         help="class-conditional models: sample class K (default: one class per image, in turn)")
     sample.add_argument("--guidance", type=float, default=None, metavar="W",
-                        help="class-conditional models: classifier-free guidance scale (default: 2; 1 is none)")
+                        help="class-conditional models: classifier-free guidance scale (default: 3; 1 is none)")
     sample.add_argument("--cols", type=_positive_int, metavar="N", help="images per row (default: a square grid)")
     sample.add_argument("--min-signal-rate", type=float, metavar="R",
                         help="signal rate at the noisiest step (default: the config's)")
@@ -399,7 +399,7 @@ def _sample(args: argparse.Namespace) -> int:
 
         class_labels = (np.arange(args.num) % model.config.num_classes if args.class_label is None
                         else args.class_label)
-        labels = dict(class_labels=class_labels, guidance_scale=2.0 if args.guidance is None else args.guidance)
+        labels = dict(class_labels=class_labels, guidance_scale=3.0 if args.guidance is None else args.guidance)
     elif args.class_label is not None or args.guidance is not None:
         raise CLIError("--class and --guidance need a class-conditional model (trained with num_classes > 0); "
                        "this one is unconditional.")

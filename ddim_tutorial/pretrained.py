@@ -327,9 +327,12 @@ def write_card(info: dict[str, Any]) -> str:
         ("Architecture", f"residual U-Net, widths {widths}, block depth {config['block_depth']}, "
                          f"{info['parameters']:,} parameters, {config['image_size']}x{config['image_size']} RGB"),
         ("Method", f"DDIM, signal rates {config['min_signal_rate']}..{config['max_signal_rate']}, "
-                   f"{config['loss'].upper()} noise loss, EMA {config['ema']}"),
+                   f"{config['loss'].upper()} loss on the predicted {config.get('prediction_type', 'noise')}, EMA {config['ema']}"),
         ("Data", training["data"]),
         ("Split", training["split"]),
+        *([("Labels", f"{config['num_classes']} species ({', '.join(config.get('class_names') or [])}) through a "
+                      f"class embedding, label dropout {config['label_dropout']}; sample one with "
+                      f"`model.generate(8, class_labels=k, guidance_scale=3.0)`")] if config.get("num_classes") else []),
         ("Augmentation", "horizontal flips" if config["augment_flip"] else "none"),
         ("Optimizer", f"AdamW, learning rate {config['learning_rate']}, weight decay {config['weight_decay']}, "
                       f"batch {config['batch_size']}"),

@@ -25,7 +25,7 @@ case $name in
 esac
 preset=(--preset reference)
 [ "$name" = species32 ] && preset=()  # its config is flowers32's, with labels
-train_command="python -m ddim_tutorial --backend tensorflow train ${preset[*]} --data-dir flowers12 --out runs/$name ${args[*]}"
+train_command="python -m ddim_tutorial --backend tensorflow train${preset[*]:+ ${preset[*]}} --data-dir flowers12 --out runs/$name ${args[*]}"
 
 case $action in
     train)  exec "$PY" -m ddim_tutorial --backend tensorflow train "${preset[@]}" --data-dir "$DATA" \
