@@ -24,6 +24,8 @@ noise, and one cached result per slider setting.
 
 from __future__ import annotations
 
+import functools
+
 import math
 from collections import OrderedDict
 from typing import Any
@@ -309,10 +311,14 @@ class CompiledSampler:
         def call_network(inputs):
             return network(inputs, training=False)
 
-        @tf.function(jit_compile=self.jit_compile, autograph=False)
-        def run(arguments):
+        def loop(arguments):
             self._count_trace()
             return self._loop(call_network, arguments, sampler=sampler)
+
+        # TensorFlow counts traces per code object, so the single trace of every sampler (one per
+        # model and sampler) would add up to a false "frequent retracing" warning; a partial has
+        # no code object, so each compiled loop is counted on its own.
+        run = tf.function(functools.partial(loop), jit_compile=self.jit_compile, autograph=False)
 
         def call(arguments):
             return run({name: tf.convert_to_tensor(value) for name, value in arguments.items()})

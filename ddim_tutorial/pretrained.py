@@ -31,6 +31,7 @@ import numpy as np
 
 from .checkpoints import CheckpointError
 from .config import DDIMConfig
+from .evaluation import validation_noise_loss
 
 __all__ = ["BundledModelError", "available", "card", "load", "default_name", "bundled_dir", "validation_noise_loss",
            "export", "write_card", "reference_samples", "BUNDLED_ROOT", "FULL_BUDGET_IMAGES", "PROVENANCE"]
@@ -170,37 +171,6 @@ def reference_samples(name: str) -> dict[str, np.ndarray]:
 
 
 # ------------------------------------------------------------------------- evaluation
-def validation_noise_loss(model: Any, images: np.ndarray, *, seed: int = 0, repetitions: int = 2,
-                          batch_size: int = 60) -> float:
-    """The EMA network's mean absolute noise error on ``images``, with NumPy-seeded noise and times.
-
-    The noise comes from NumPy, not Keras, so the figure is the same on every backend (up
-    to float rounding) and can be written into a model card and checked by a test. An
-    untrained network scores about 0.8; the training log's ``val_n_loss`` is the same
-    quantity with Keras' own (backend-dependent) random draws.
-    """
-    from keras import ops
-
-    images = np.asarray(images, dtype="float32")
-    if images.ndim != 4 or images.shape[-1] != 3 or len(images) == 0:
-        raise ValueError(f"images of shape {images.shape} are invalid: pass an array [N, S, S, 3] in [0, 1].")
-    rng = np.random.default_rng(seed)
-    total, count = 0.0, 0
-    for _ in range(repetitions):
-        noises = rng.standard_normal(images.shape).astype("float32")
-        times = rng.uniform(size=(len(images), 1, 1, 1)).astype("float32")
-        for start in range(0, len(images), batch_size):
-            stop = start + batch_size
-            batch = model.normalize(images[start:stop])
-            noise_rates, signal_rates = model.diffusion_schedule(times[start:stop])
-            noisy = signal_rates * batch + noise_rates * noises[start:stop]
-            pred_noises, _ = model.denoise(noisy, noise_rates, signal_rates, training=False)
-            error = ops.convert_to_numpy(ops.mean(ops.abs(pred_noises - noises[start:stop])))
-            total += float(error) * len(images[start:stop])
-            count += len(images[start:stop])
-    return total / count
-
-
 # ---------------------------------------------------------------------------- export
 def _to_float16_h5(source: Path, target: Path) -> None:
     """Copy a Keras weights file, storing float arrays as float16 (same groups and attributes)."""
