@@ -6,18 +6,15 @@
   validation metric) checkpoint folders, each written atomically;
 * :class:`NaNGuard` stops training at the first NaN or Inf loss with the epoch and batch
   and what to try, before a broken model can overwrite a good checkpoint;
-* :class:`InterruptCallback` turns a Ctrl-C or SIGTERM request into a clean stop at the end
-  of the current batch (see ``training.train``).
+* a Ctrl-C or SIGTERM stops at the end of the current batch: see ``interrupts.py``.
 
 Epochs and batches in messages and file names count from 1, like Keras' progress bar.
 """
 
 from __future__ import annotations
 
-import inspect
 import math
 import os
-import signal
 import sys
 import time
 from pathlib import Path
@@ -26,10 +23,10 @@ from typing import Any
 import keras
 import numpy as np
 
-from .checkpoints import TRAINING_STATE_FILE, save_checkpoint
+from .checkpoints import save_checkpoint
+from .plotting import grid_shape, save_image_grid
 
-__all__ = ["SampleGridCallback", "CheckpointCallback", "NaNGuard", "InterruptCallback", "NonFiniteLossError",
-           "TrainingInterrupted", "save_image_grid", "grid_shape"]
+__all__ = ["SampleGridCallback", "CheckpointCallback", "NaNGuard", "NonFiniteLossError"]
 
 #: Log keys that hold losses; any non-finite value among them stops training.
 _LOSS_KEYS = ("n_loss", "loss", "i_loss", "val_n_loss", "val_loss", "val_i_loss")
@@ -37,112 +34,6 @@ _LOSS_KEYS = ("n_loss", "loss", "i_loss", "val_n_loss", "val_loss", "val_i_loss"
 
 class NonFiniteLossError(RuntimeError):
     """The loss (or the weights) became NaN or Inf during training."""
-
-
-class TrainingInterrupted(KeyboardInterrupt):
-    """Training stopped cleanly on SIGINT (Ctrl-C) or SIGTERM; the last complete epoch is saved.
-
-    ``exit_code`` is the shell convention 128 + signal number (130 for SIGINT, 143 for
-    SIGTERM); ``checkpoint`` is the folder to resume from, or None if no epoch finished.
-    """
-
-    def __init__(self, message: str, *, signal_number: int, checkpoint: Path | None = None,
-                 epoch: int = 0) -> None:
-        super().__init__(message)
-        self.message = message
-        self.signal_number = signal_number
-        self.checkpoint = checkpoint
-        self.epoch = epoch
-
-    @property
-    def exit_code(self) -> int:
-        return 128 + int(self.signal_number)
-
-    def __str__(self) -> str:
-        return self.message
-
-
-# ------------------------------------------------------------------------------ grids
-def grid_shape(num_images: int, num_rows: int | None = None, num_cols: int | None = None) -> tuple[int, int]:
-    """Rows and columns for ``num_images`` images: as square as possible unless given."""
-    if not isinstance(num_images, int) or num_images < 1:
-        raise ValueError(f"num_images={num_images!r} is invalid: a grid needs at least one image.")
-    for name, value in (("num_rows", num_rows), ("num_cols", num_cols)):
-        if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
-            raise ValueError(f"{name}={value!r} is invalid: use a positive integer or None.")
-    if num_rows is None and num_cols is None:
-        num_cols = math.ceil(math.sqrt(num_images))
-    if num_rows is None:
-        num_rows = math.ceil(num_images / num_cols)
-    if num_cols is None:
-        num_cols = math.ceil(num_images / num_rows)
-    if num_rows * num_cols < num_images:
-        raise ValueError(f"a {num_rows}x{num_cols} grid cannot hold {num_images} images.")
-    return num_rows, num_cols
-
-
-def save_image_grid(images: Any, path: str | os.PathLike, *, num_rows: int | None = None,
-                    num_cols: int | None = None, title: str | None = None) -> Path:
-    """Save images (``[N, H, W, 3]`` in [0, 1]) as one grid picture; the format follows the suffix.
-
-    Uses ``ddim_tutorial.plotting.image_grid`` when that module is there, else a small
-    matplotlib figure of its own. Never touches pyplot's current figure, so it is safe in
-    callbacks, scripts and notebooks alike.
-    """
-    images = np.asarray(keras.ops.convert_to_numpy(images), dtype="float32")
-    if images.ndim != 4 or images.shape[-1] != 3:
-        raise ValueError(f"images have shape {images.shape}; a grid needs [num_images, height, width, 3].")
-    if not np.all(np.isfinite(images)):
-        raise ValueError("images contain NaN or Inf values; the model that made them has diverged.")
-    images = np.clip(images, 0.0, 1.0)
-    num_rows, num_cols = grid_shape(len(images), num_rows, num_cols)
-    path = Path(path)
-    if not path.suffix:
-        raise ValueError(f"{str(path)!r} has no file extension; name the picture e.g. grid.png.")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure = _plotting_grid(images, num_cols, title)
-    own_figure = figure is None
-    if own_figure:
-        figure = _grid_figure(images, num_rows, num_cols, title)
-    try:
-        figure.savefig(path, dpi=100)
-    finally:
-        if not own_figure and "matplotlib.pyplot" in sys.modules:
-            sys.modules["matplotlib.pyplot"].close(figure)
-    return path
-
-
-def _plotting_grid(images: np.ndarray, num_cols: int, title: str | None) -> Any:
-    """The notebook helper's ``plotting.image_grid`` figure, or None if that module is absent."""
-    try:
-        from . import plotting
-    except ImportError:
-        return None
-    image_grid = getattr(plotting, "image_grid", None)
-    if image_grid is None:
-        return None
-    parameters = inspect.signature(image_grid).parameters
-    kwargs = {"title": title} if title and "title" in parameters else {}
-    figure = image_grid(images, num_cols=num_cols, **kwargs)
-    if title and not kwargs:
-        figure.suptitle(title)
-    return figure
-
-
-def _grid_figure(images: np.ndarray, num_rows: int, num_cols: int, title: str | None) -> Any:
-    from matplotlib.figure import Figure
-
-    figure = Figure(figsize=(num_cols * 1.5, num_rows * 1.5))
-    for index in range(num_rows * num_cols):
-        axes = figure.add_subplot(num_rows, num_cols, index + 1)
-        if index < len(images):
-            axes.imshow(images[index], interpolation="nearest")
-        axes.axis("off")
-    figure.subplots_adjust(left=0.01, right=0.99, bottom=0.01, top=0.92 if title else 0.99,
-                           wspace=0.04, hspace=0.04)
-    if title:
-        figure.suptitle(title)
-    return figure
 
 
 class SampleGridCallback(keras.callbacks.Callback):
@@ -305,63 +196,3 @@ class NaNGuard(keras.callbacks.Callback):
                  else "keep float32 rather than float16")
         return (f"training stopped at {where}: {what}. The last good checkpoint is untouched. To fix it, "
                 f"{lower}, check the training images for NaN or Inf values, or {dtype}.")
-
-
-class InterruptCallback(keras.callbacks.Callback):
-    """Raise :class:`TrainingInterrupted` at the next batch end once a stop was requested.
-
-    ``request(signal_number)`` is called by the signal handler that ``training.train``
-    installs; it only sets a flag, so a checkpoint being written finishes first.
-    """
-
-    def __init__(self, checkpoint_callback: CheckpointCallback | None = None) -> None:
-        super().__init__()
-        self.checkpoint_callback = checkpoint_callback
-        self.signal_number: int | None = None
-        self.initial_epoch = 0
-        self._epoch = 0
-        self._batch = 0
-
-    @property
-    def requested(self) -> bool:
-        return self.signal_number is not None
-
-    def request(self, signal_number: int) -> None:
-        self.signal_number = signal_number
-
-    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
-        self._epoch, self._batch = epoch, 0
-        self.check(f"the start of epoch {epoch + 1}")
-
-    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
-        self._batch = batch + 1
-        self.check(f"epoch {self._epoch + 1}, batch {batch + 1}")
-
-    def on_test_batch_end(self, batch: int, logs: dict | None = None) -> None:
-        self.check(f"the validation of epoch {self._epoch + 1}")
-
-    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-        self.check(f"the end of epoch {epoch + 1}", completed=epoch + 1)
-
-    def check(self, where: str, completed: int | None = None) -> None:
-        if self.signal_number is None:
-            return
-        raise self.interruption(where, completed)
-
-    def interruption(self, where: str, completed: int | None = None) -> TrainingInterrupted:
-        name = signal.Signals(self.signal_number).name
-        checkpoint, epoch = None, self.initial_epoch
-        if self.checkpoint_callback is not None:
-            if self.checkpoint_callback.last_epoch is not None:
-                epoch = self.checkpoint_callback.last_epoch
-            if (self.checkpoint_callback.last_dir / TRAINING_STATE_FILE).is_file():
-                checkpoint = self.checkpoint_callback.last_dir
-        if checkpoint is None:
-            saved = "No epoch was completed and saved, so there is nothing to resume; train again."
-        else:
-            out = checkpoint.parent
-            saved = (f"The last complete epoch ({epoch}) is saved in {checkpoint}; resume with "
-                     f"`python -m ddim_tutorial train --out {out} --resume` "
-                     f"(or train(config, out={str(out)!r}, resume=True)).")
-        return TrainingInterrupted(f"training interrupted by {name} at {where}. {saved}",
-                                   signal_number=self.signal_number, checkpoint=checkpoint, epoch=epoch)

@@ -138,7 +138,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="train at most N batches per epoch (and validate on N): for quick checks")
     train.add_argument("--no-validation", action="store_true", help="skip validation; best/ then follows n_loss")
     train.add_argument("--devices", type=_positive_int, metavar="N",
-                       help="data-parallel training on N accelerators (needs ddim_tutorial.distribution)")
+                       help="data-parallel training on N accelerators")
     train.add_argument("--verbose", type=int, choices=(0, 1, 2), default=None,
                        help="Keras' progress output: 0 silent, 1 progress bar, 2 one line per epoch")
     train.add_argument("--start-from", metavar="NAME|DIR",
@@ -367,22 +367,13 @@ def _open_model(name_or_folder: str) -> Any:
 
 
 def _configure_devices(count: int) -> None:
-    if importlib.util.find_spec("ddim_tutorial.distribution") is None:
-        if count == 1:
-            return
-        raise CLIError(f"--devices {count} is unavailable: data-parallel training needs "
-                       "ddim_tutorial.distribution, which this version does not include; drop --devices.")
-    from . import distribution
+    from .distribution import configure_devices
 
-    configure = getattr(distribution, "configure_devices", None)
-    if configure is None:
-        raise CLIError(f"--devices {count} is unavailable: ddim_tutorial.distribution has no "
-                       "configure_devices(); drop --devices.")
-    configure(count)
+    configure_devices(count)
 
 
 def _sample(args: argparse.Namespace) -> int:
-    from .callbacks import save_image_grid
+    from .plotting import save_image_grid
     from .checkpoints import load_checkpoint
 
     picture = _check_picture_path(args.out)
@@ -520,7 +511,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         except ValueError as error:
             print(f"error: {_one_line(error)}", file=sys.stderr)
             return EXIT_USAGE
-        from .callbacks import TrainingInterrupted
+        from .interrupts import TrainingInterrupted
 
         user_errors = _user_errors()
         try:

@@ -13,6 +13,7 @@ import csv
 import io
 import math
 import os
+from pathlib import Path
 from collections.abc import Mapping, Sequence
 from typing import Any, Callable
 
@@ -20,10 +21,14 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
+from ._shared import to_numpy
+
 __all__ = [
     "to_pixels",
     "image_grid",
     "figure_to_png",
+    "grid_shape",
+    "save_image_grid",
     "plot_schedules",
     "plot_noising",
     "plot_embedding",
@@ -61,14 +66,7 @@ def to_pixels(images: Any) -> np.ndarray:
 
     A single image ``[H, W, 3]`` becomes a batch of one.
     """
-    if not isinstance(images, np.ndarray):
-        try:
-            images = np.asarray(images)
-        except (TypeError, ValueError, RuntimeError):
-            import keras
-
-            images = keras.ops.convert_to_numpy(images)
-    images = np.asarray(images, dtype=np.float32)
+    images = to_numpy(images, np.float32)
     if images.ndim == 3:
         images = images[None]
     if images.ndim != 4 or images.shape[-1] not in (1, 3):
@@ -118,6 +116,47 @@ def image_grid(images: Any, num_cols: int | None = None, *, titles: Sequence[str
         fig.suptitle(title)
     fig.tight_layout()
     return fig
+
+
+# ------------------------------------------------------------------ saved grids
+def grid_shape(num_images: int, num_rows: int | None = None, num_cols: int | None = None) -> tuple[int, int]:
+    """Rows and columns for ``num_images`` images: as square as possible unless given."""
+    if not isinstance(num_images, int) or num_images < 1:
+        raise ValueError(f"num_images={num_images!r} is invalid: a grid needs at least one image.")
+    for name, value in (("num_rows", num_rows), ("num_cols", num_cols)):
+        if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
+            raise ValueError(f"{name}={value!r} is invalid: use a positive integer or None.")
+    if num_rows is None and num_cols is None:
+        num_cols = math.ceil(math.sqrt(num_images))
+    if num_rows is None:
+        num_rows = math.ceil(num_images / num_cols)
+    if num_cols is None:
+        num_cols = math.ceil(num_images / num_rows)
+    if num_rows * num_cols < num_images:
+        raise ValueError(f"a {num_rows}x{num_cols} grid cannot hold {num_images} images.")
+    return num_rows, num_cols
+
+
+def save_image_grid(images: Any, path: str | os.PathLike, *, num_rows: int | None = None,
+                    num_cols: int | None = None, title: str | None = None) -> Path:
+    """Save images (``[N, H, W, 3]`` in [0, 1]) as one grid picture; the format follows the suffix.
+
+    Draws with :func:`image_grid`, which never touches pyplot, so it is safe in callbacks,
+    scripts and notebooks alike.
+    """
+    images = to_numpy(images, np.float32)
+    if images.ndim != 4 or images.shape[-1] != 3:
+        raise ValueError(f"images have shape {images.shape}; a grid needs [num_images, height, width, 3].")
+    if not np.all(np.isfinite(images)):
+        raise ValueError("images contain NaN or Inf values; the model that made them has diverged.")
+    images = np.clip(images, 0.0, 1.0)
+    num_rows, num_cols = grid_shape(len(images), num_rows, num_cols)
+    path = Path(path)
+    if not path.suffix:
+        raise ValueError(f"{str(path)!r} has no file extension; name the picture e.g. grid.png.")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    image_grid(images, num_cols, title=title).savefig(path, dpi=100)
+    return path
 
 
 def plot_schedules(min_signal_rate: float = 0.02, max_signal_rate: float = 0.95, *,

@@ -18,19 +18,16 @@ from __future__ import annotations
 import contextlib
 import csv
 import os
-import signal
-import sys
-import threading
 from pathlib import Path
 from typing import Any, Iterable
 
 import keras
 
-from .callbacks import (CheckpointCallback, InterruptCallback, NaNGuard, SampleGridCallback,
-                        TrainingInterrupted)
+from .callbacks import CheckpointCallback, NaNGuard, SampleGridCallback
 from .checkpoints import (ARCHITECTURE_FIELDS, CheckpointError, checkpoint_exists, load_weights_into,
                           read_checkpoint_config, read_training_state)
 from .config import DDIMConfig
+from .interrupts import InterruptCallback, StopOnSignals
 
 __all__ = ["train", "monitor_for", "HISTORY_FILE", "SAMPLES_DIR"]
 
@@ -57,7 +54,7 @@ def train(config: DDIMConfig, *, data_dir: str | os.PathLike | None = None, sour
     per epoch (and of validation) for quick checks. ``initial_model`` (a trained
     ``DiffusionModel`` of the same architecture, e.g. ``pretrained.load("flowers32")``)
     fine-tunes: its weights, EMA weights and normalizer are the starting point. ``verbose`` is Keras' (``"auto"``, 0, 1,
-    2). Raises :class:`~ddim_tutorial.callbacks.TrainingInterrupted` (a KeyboardInterrupt)
+    2). Raises :class:`~ddim_tutorial.interrupts.TrainingInterrupted` (a KeyboardInterrupt)
     after a clean stop on SIGINT/SIGTERM, and
     :class:`~ddim_tutorial.callbacks.NonFiniteLossError` when the loss becomes NaN or Inf.
     """
@@ -110,7 +107,7 @@ def train(config: DDIMConfig, *, data_dir: str | os.PathLike | None = None, sour
             history.set_model(model)
             return model, history
 
-    with _StopOnSignals() as stopper:
+    with StopOnSignals() as stopper:
         if config.seed is not None:
             keras.utils.set_random_seed(config.seed + initial_epoch)
         labels = config.num_classes > 0  # a class-conditional model trains on labelled batches
@@ -333,57 +330,3 @@ def _limit_batches(dataset: Any, limit: int | None) -> Any:
     if isinstance(dataset, keras.utils.PyDataset):
         return _FirstBatches(dataset, limit)
     raise ValueError(f"max_train_batches cannot limit a dataset of type {type(dataset).__name__}.")
-
-
-class _StopOnSignals:
-    """Within the block, SIGINT and SIGTERM ask the training to stop at the next batch end.
-
-    A second signal of the same kind falls back to the default behaviour (immediate stop).
-    Outside the main thread signals cannot be caught; the block then changes nothing.
-    """
-
-    def __init__(self) -> None:
-        self.callback: InterruptCallback | None = None
-        self.signal_number: int | None = None
-        self._previous: dict[int, Any] = {}
-
-    def __enter__(self) -> "_StopOnSignals":
-        if threading.current_thread() is threading.main_thread():
-            for signal_number in (signal.SIGINT, signal.SIGTERM):
-                try:
-                    self._previous[signal_number] = signal.signal(signal_number, self._handle)
-                except (ValueError, OSError):  # pragma: no cover - embedded interpreters
-                    pass
-        return self
-
-    def attach(self, callback: InterruptCallback) -> None:
-        self.callback = callback
-        if self.signal_number is not None:
-            callback.request(self.signal_number)
-
-    def _handle(self, signal_number: int, frame: Any) -> None:
-        if self.signal_number is not None:  # second request: stop now
-            self._restore()
-            if signal_number == signal.SIGINT:
-                raise KeyboardInterrupt
-            os.kill(os.getpid(), signal_number)
-            return
-        self.signal_number = signal_number
-        print(f"\n{signal.Signals(signal_number).name} received: stopping after the current batch "
-              "(send it again to stop at once).", file=sys.stderr, flush=True)
-        if self.callback is not None:
-            self.callback.request(signal_number)
-
-    def check(self, where: str) -> None:
-        if self.signal_number is not None:
-            raise TrainingInterrupted(
-                f"training interrupted by {signal.Signals(self.signal_number).name} during {where}, before the "
-                "first epoch of this run; nothing new was saved.", signal_number=self.signal_number)
-
-    def _restore(self) -> None:
-        for signal_number, handler in self._previous.items():
-            signal.signal(signal_number, handler if handler is not None else signal.SIG_DFL)
-        self._previous = {}
-
-    def __exit__(self, *exc: Any) -> None:
-        self._restore()

@@ -17,7 +17,8 @@ import keras
 import numpy as np
 import pytest
 
-from ddim_tutorial.callbacks import NaNGuard, NonFiniteLossError, TrainingInterrupted
+from ddim_tutorial.callbacks import NaNGuard, NonFiniteLossError
+from ddim_tutorial.interrupts import TrainingInterrupted
 from ddim_tutorial.checkpoints import CheckpointError, load_checkpoint, read_training_state
 from ddim_tutorial.config import DDIMConfig
 from ddim_tutorial.model import DiffusionModel

@@ -1,0 +1,57 @@
+"""Small helpers that several modules share, written once: argument checks, tensors to NumPy,
+batches from any data source, and a float32 dtype policy for building layers."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import keras
+import numpy as np
+
+
+def is_positive_int(value: Any, minimum: int = 1) -> bool:
+    """Whether ``value`` is an ``int`` (not a bool) of at least ``minimum``."""
+    return isinstance(value, int) and not isinstance(value, bool) and value >= minimum
+
+
+def check_positive_int(name: str, value: Any, minimum: int = 1, *, advice: str | None = None) -> None:
+    """Raise ``ValueError("name=value is invalid: ...")`` unless ``value`` is an integer >= ``minimum``.
+
+    ``advice`` replaces the default end of the sentence where the caller knows better.
+    """
+    if not is_positive_int(value, minimum):
+        default = "use a positive integer" if minimum == 1 else f"use an integer >= {minimum}"
+        raise ValueError(f"{name}={value!r} is invalid: {advice or default}.")
+
+
+def to_numpy(value: Any, dtype: Any = None) -> np.ndarray:
+    """A NumPy array of an array, a list or a tensor of any backend (on any device, any dtype)."""
+    if not isinstance(value, np.ndarray):
+        try:
+            value = np.asarray(value)  # NumPy, lists, TensorFlow eager, JAX, CPU PyTorch
+        except (TypeError, ValueError, RuntimeError):  # PyTorch on a GPU or in bfloat16
+            value = np.asarray(keras.ops.convert_to_numpy(value))
+    return value if dtype is None else value.astype(dtype, copy=False)
+
+
+def iterate_batches(data: Any) -> Iterator[Any]:
+    """The batches of a ``tf.data.Dataset`` (as NumPy), a ``keras.utils.PyDataset`` or any iterable."""
+    if hasattr(data, "as_numpy_iterator"):
+        yield from data.as_numpy_iterator()
+    elif isinstance(data, keras.utils.PyDataset):
+        for index in range(len(data)):
+            yield data[index]
+    else:
+        yield from data
+
+
+class float32_policy:
+    """Build layers under the float32 policy, whatever the global (mixed) policy is."""
+
+    def __enter__(self) -> None:
+        self.previous = keras.config.dtype_policy()
+        keras.config.set_dtype_policy("float32")
+
+    def __exit__(self, *exc: Any) -> None:
+        keras.config.set_dtype_policy(self.previous)
