@@ -26,6 +26,7 @@ import keras
 from .callbacks import CheckpointCallback, NaNGuard, SampleGridCallback
 from .checkpoints import (ARCHITECTURE_FIELDS, CheckpointError, checkpoint_exists, load_weights_into,
                           read_checkpoint_config, read_training_state)
+from ._shared import check_positive_int
 from .config import DDIMConfig
 from .interrupts import InterruptCallback, StopOnSignals
 
@@ -58,120 +59,169 @@ def train(config: DDIMConfig, *, data_dir: str | os.PathLike | None = None, sour
     after a clean stop on SIGINT/SIGTERM, and
     :class:`~ddim_tutorial.callbacks.NonFiniteLossError` when the loss becomes NaN or Inf.
     """
-    from .data import load_dataset
-    from .model import DiffusionModel
-
-    if not isinstance(config, DDIMConfig):
-        raise ValueError(f"config of type {type(config).__name__} is invalid: pass a DDIMConfig, "
-                         "e.g. DDIMConfig.preset('smoke').")
+    _check_arguments(config, epochs, max_train_batches, out, resume, initial_model)
     epochs = config.num_epochs if epochs is None else epochs
-    _check_positive("epochs", epochs)
-    if max_train_batches is not None:
-        _check_positive("max_train_batches", max_train_batches)
-    if resume and out is None:
-        raise ValueError("resume=True needs out=..., the folder of the run to continue.")
     out = None if out is None else Path(out)
-    if out is not None and out.exists() and not out.is_dir():
-        raise ValueError(f"out={str(out)!r} is a file; pass a folder for the checkpoints and samples.")
     say = print if verbose not in (0, False) else (lambda *args, **kwargs: None)
-    if initial_model is not None:
-        if resume:
-            raise ValueError("initial_model and resume=True contradict each other: resume continues out/last.")
-        _check_same_architecture(config, initial_model)
 
     state: dict[str, Any] = {}
     best_state: dict[str, Any] = {}
-    initial_epoch = 0
     if resume:
         state, best_state = _resume_state(config, out)
-        initial_epoch = int(state["epoch"])
-        # Continue on the data the run started with, unless the caller names other data.
-        recorded = state.get("data") or {}
-        if data_dir is None and source == "auto":
-            data_dir, source = recorded.get("data_dir"), recorded.get("source", "auto")
-        if max_train_batches is None:
-            max_train_batches = recorded.get("max_train_batches")
-        changed = {name: values for name, values in read_checkpoint_config(out / "last").differences(config).items()
-                   if name != "num_epochs"}
-        if changed:
-            say("Resuming with changed settings: " + "; ".join(
-                f"{name} {old!r} -> {new!r}" for name, (old, new) in changed.items()) + ".")
-        if initial_epoch >= epochs:
-            say(f"{out / 'last'} already holds {initial_epoch} epoch(s), which reaches epochs={epochs}; "
-                "nothing to train. Ask for more epochs to continue.")
-            model = DiffusionModel(config)
-            model.compile()
-            _build_optimizer(model)
-            load_weights_into(model, out / "last")
-            history = keras.callbacks.History()
-            history.set_model(model)
-            return model, history
+        data_dir, source, max_train_batches = _recorded_data(state, data_dir, source, max_train_batches)
+        _report_changed_settings(config, out, say)
+        if state["epoch"] >= epochs:
+            return _nothing_to_train(config, out, epochs, state["epoch"], say)
+    initial_epoch = int(state.get("epoch", 0))
 
     with StopOnSignals() as stopper:
         if config.seed is not None:
             keras.utils.set_random_seed(config.seed + initial_epoch)
-        labels = config.num_classes > 0  # a class-conditional model trains on labelled batches
-        if labels:  # the config (and so every checkpoint) records what each label means
-            config = config.replace(class_names=tuple(_check_classes(config, data_dir, source)))
-        train_data = _limit_batches(load_dataset(config, "train", data_dir=data_dir, source=source, labels=labels),
-                                    max_train_batches)
-        validation_data = None
-        if validation:
-            validation_data = _limit_batches(load_dataset(config, "validation", data_dir=data_dir, source=source,
-                                                          labels=labels), max_train_batches)
-        model = DiffusionModel(config)
-        model.compile()
-        if resume:
-            _build_optimizer(model)  # so that its saved variables can be loaded
-            load_weights_into(model, out / "last")
-            _use_config_learning_rate(model)
-            _restore_seed_state(model, state.get("seed_state"))
-            _advance_epochs(train_data, initial_epoch)
-            say(f"Resuming from {out / 'last'} after epoch {initial_epoch} "
-                f"(optimizer step {state.get('optimizer_iterations')}); training to epoch {epochs}.")
-        else:
-            if out is not None and checkpoint_exists(out / "last"):
-                say(f"Note: {out / 'last'} holds a checkpoint of an earlier run; this new run overwrites it "
-                    "(pass resume=True to continue that run instead).")
-            if initial_model is not None:
-                _copy_trained_state(initial_model, model)
-            else:
-                model.adapt_normalizer(train_data)
+        config, train_data, validation_data = _load_data(config, data_dir, source, validation, max_train_batches)
+        model = _start_model(config, train_data, out, state, initial_model, epochs, say)
         stopper.check("data loading")
-
         monitor = monitor_for(config, validation)
-        all_callbacks: list[keras.callbacks.Callback] = [NaNGuard()]
-        checkpoint_callback = None
-        if out is not None:
-            history_path = out / HISTORY_FILE
-            if resume:
-                _truncate_history(history_path, initial_epoch)
-            out.mkdir(parents=True, exist_ok=True)
-            data_state = {"data_dir": None if data_dir is None else str(Path(data_dir).resolve()),
-                          "source": source, "max_train_batches": max_train_batches}
-            checkpoint_callback = CheckpointCallback(
-                out, monitor=monitor, mode="min", extra_state={"data": data_state},
-                best_value=best_state.get("monitor_value") if best_state.get("monitor") == monitor else None,
-                best_epoch=best_state.get("epoch") if best_state.get("monitor") == monitor else None,
-                total_epochs=epochs)
-            all_callbacks += [keras.callbacks.CSVLogger(str(history_path), append=resume),
-                              SampleGridCallback(out / SAMPLES_DIR, seed=config.seed or 0),
-                              checkpoint_callback]
+        data_state = {"data_dir": None if data_dir is None else str(Path(data_dir).resolve()),
+                      "source": source, "max_train_batches": max_train_batches}  # what a resume continues on
+        checkpoint_callback = _checkpoint_callback(out, monitor, epochs, best_state, data_state)
         interrupt_callback = InterruptCallback(checkpoint_callback)
         interrupt_callback.initial_epoch = initial_epoch
         stopper.attach(interrupt_callback)
-        all_callbacks += [interrupt_callback, *callbacks]
-
+        all_callbacks = [NaNGuard(), *_output_callbacks(out, config, resume, initial_epoch, checkpoint_callback),
+                         interrupt_callback, *callbacks]
         if out is not None and not resume:
             say(f"Training for {epochs} epoch(s); samples, history and checkpoints go to {out}.")
         history = model.fit(train_data, epochs=epochs, initial_epoch=initial_epoch,
                             validation_data=validation_data, callbacks=all_callbacks, verbose=verbose,
                             shuffle=False)  # the data pipelines shuffle themselves
-    if checkpoint_callback is not None:
-        best = (f"; best ({monitor}={checkpoint_callback.best_value:.4g}, epoch {checkpoint_callback.best_epoch}): "
-                f"{checkpoint_callback.best_dir}" if checkpoint_callback.best_value is not None else "")
-        say(f"Done: last checkpoint (epoch {checkpoint_callback.last_epoch}): {checkpoint_callback.last_dir}{best}.")
+    _report_done(checkpoint_callback, monitor, say)
     return model, history
+
+
+# ------------------------------------------------------------------- the steps of train
+def _check_arguments(config: Any, epochs: Any, max_train_batches: Any, out: Any, resume: bool,
+                     initial_model: Any) -> None:
+    if not isinstance(config, DDIMConfig):
+        raise ValueError(f"config of type {type(config).__name__} is invalid: pass a DDIMConfig, "
+                         "e.g. DDIMConfig.preset('smoke').")
+    if epochs is not None:
+        check_positive_int("epochs", epochs)
+    if max_train_batches is not None:
+        check_positive_int("max_train_batches", max_train_batches)
+    if resume and out is None:
+        raise ValueError("resume=True needs out=..., the folder of the run to continue.")
+    if out is not None and Path(out).exists() and not Path(out).is_dir():
+        raise ValueError(f"out={str(out)!r} is a file; pass a folder for the checkpoints and samples.")
+    if initial_model is not None:
+        if resume:
+            raise ValueError("initial_model and resume=True contradict each other: resume continues out/last.")
+        _check_same_architecture(config, initial_model)
+
+
+def _recorded_data(state: dict[str, Any], data_dir: Any, source: str, max_train_batches: Any) -> tuple:
+    """Continue on the data the run started with, unless the caller names other data."""
+    recorded = state.get("data") or {}
+    if data_dir is None and source == "auto":
+        data_dir, source = recorded.get("data_dir"), recorded.get("source", "auto")
+    if max_train_batches is None:
+        max_train_batches = recorded.get("max_train_batches")
+    return data_dir, source, max_train_batches
+
+
+def _report_changed_settings(config: DDIMConfig, out: Path, say: Any) -> None:
+    changed = {name: values for name, values in read_checkpoint_config(out / "last").differences(config).items()
+               if name != "num_epochs"}
+    if changed:
+        say("Resuming with changed settings: " + "; ".join(
+            f"{name} {old!r} -> {new!r}" for name, (old, new) in changed.items()) + ".")
+
+
+def _nothing_to_train(config: DDIMConfig, out: Path, epochs: int, done: int, say: Any) -> tuple:
+    from .model import DiffusionModel
+
+    say(f"{out / 'last'} already holds {done} epoch(s), which reaches epochs={epochs}; "
+        "nothing to train. Ask for more epochs to continue.")
+    model = DiffusionModel(config)
+    model.compile()
+    _build_optimizer(model)
+    load_weights_into(model, out / "last")
+    history = keras.callbacks.History()
+    history.set_model(model)
+    return model, history
+
+
+def _load_data(config: DDIMConfig, data_dir: Any, source: str, validation: bool,
+               max_train_batches: int | None) -> tuple[DDIMConfig, Any, Any]:
+    """The training (and validation) batches; a class-conditional config learns the class names."""
+    from .data import load_dataset
+
+    labels = config.num_classes > 0  # a class-conditional model trains on labelled batches
+    if labels:  # the config (and so every checkpoint) records what each label means
+        config = config.replace(class_names=tuple(_check_classes(config, data_dir, source)))
+
+    def batches(split: str) -> Any:
+        dataset = load_dataset(config, split, data_dir=data_dir, source=source, labels=labels)
+        return _limit_batches(dataset, max_train_batches)
+
+    return config, batches("train"), batches("validation") if validation else None
+
+
+def _start_model(config: DDIMConfig, train_data: Any, out: Path | None, state: dict[str, Any],
+                 initial_model: Any, epochs: int, say: Any) -> Any:
+    """A compiled model: resumed from ``out/last``, copied from ``initial_model``, or fresh."""
+    from .model import DiffusionModel
+
+    model = DiffusionModel(config)
+    model.compile()
+    if state:
+        _build_optimizer(model)  # so that its saved variables can be loaded
+        load_weights_into(model, out / "last")
+        _use_config_learning_rate(model)
+        _restore_seed_state(model, state.get("seed_state"))
+        _advance_epochs(train_data, int(state["epoch"]))
+        say(f"Resuming from {out / 'last'} after epoch {state['epoch']} "
+            f"(optimizer step {state.get('optimizer_iterations')}); training to epoch {epochs}.")
+        return model
+    if out is not None and checkpoint_exists(out / "last"):
+        say(f"Note: {out / 'last'} holds a checkpoint of an earlier run; this new run overwrites it "
+            "(pass resume=True to continue that run instead).")
+    if initial_model is not None:
+        _copy_trained_state(initial_model, model)
+    else:
+        model.adapt_normalizer(train_data)
+    return model
+
+
+def _checkpoint_callback(out: Path | None, monitor: str, epochs: int, best_state: dict[str, Any],
+                         data_state: dict[str, Any]) -> CheckpointCallback | None:
+    if out is None:
+        return None
+    same_monitor = best_state.get("monitor") == monitor
+    return CheckpointCallback(out, monitor=monitor, mode="min", extra_state={"data": data_state},
+                              best_value=best_state.get("monitor_value") if same_monitor else None,
+                              best_epoch=best_state.get("epoch") if same_monitor else None,
+                              total_epochs=epochs)
+
+
+def _output_callbacks(out: Path | None, config: DDIMConfig, resume: bool, initial_epoch: int,
+                      checkpoint_callback: CheckpointCallback | None) -> list[keras.callbacks.Callback]:
+    """The CSV history, the per-epoch sample grids and the checkpoints, when there is a folder."""
+    if out is None:
+        return []
+    history_path = out / HISTORY_FILE
+    if resume:
+        _truncate_history(history_path, initial_epoch)
+    out.mkdir(parents=True, exist_ok=True)
+    return [keras.callbacks.CSVLogger(str(history_path), append=resume),
+            SampleGridCallback(out / SAMPLES_DIR, seed=config.seed or 0), checkpoint_callback]
+
+
+def _report_done(checkpoint_callback: CheckpointCallback | None, monitor: str, say: Any) -> None:
+    if checkpoint_callback is None:
+        return
+    best = (f"; best ({monitor}={checkpoint_callback.best_value:.4g}, epoch {checkpoint_callback.best_epoch}): "
+            f"{checkpoint_callback.best_dir}" if checkpoint_callback.best_value is not None else "")
+    say(f"Done: last checkpoint (epoch {checkpoint_callback.last_epoch}): {checkpoint_callback.last_dir}{best}.")
 
 
 def _check_classes(config: DDIMConfig, data_dir: Any, source: str) -> list[str]:
@@ -221,11 +271,6 @@ def _copy_trained_state(source: Any, target: Any) -> None:
     target.normalizer.adapt_variance.assign(source.normalizer.adapt_variance)
     target.normalizer.finalize_state()
     target._adapted = True
-
-
-def _check_positive(name: str, value: Any) -> None:
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise ValueError(f"{name}={value!r} is invalid: use a positive integer.")
 
 
 def _resume_state(config: DDIMConfig, out: Path) -> tuple[dict[str, Any], dict[str, Any]]:
