@@ -35,9 +35,9 @@ import numpy as np
 from keras import ops
 
 from .config import _check_signal_rates
-from .sampling import (MAX_SEED, ddim_step, dpm_solver_2s_step, make_denoiser, null_label_of, reverse_diffusion_steps,
-                       step_noise, validate_guidance, validate_prediction_type, validate_sampler,
-                       validate_sampling_args, validate_seed)
+from .predictions import make_denoiser, null_label_of, validate_guidance, validate_prediction_type
+from .sampling import (MAX_SEED, ddim_step, dpm_solver_2s_step, reverse_diffusion_steps, step_noise,
+                       validate_sampler, validate_sampling_args, validate_seed)
 
 __all__ = ["CompiledSampler", "InteractiveSampler", "sampling_loop"]
 
@@ -48,7 +48,7 @@ def sampling_loop(denoise: Any, initial_noise: Any, diffusion_steps: Any, start_
     """Reverse diffusion written with ``keras.ops.fori_loop`` so that a compiler sees one loop.
 
     ``denoise(noisy_images, noise_rates, signal_rates) -> (pred_noises, pred_images)`` calls
-    the network (:func:`ddim_tutorial.sampling.make_denoiser`, the eager loop's denoiser
+    the network (:func:`ddim_tutorial.predictions.make_denoiser`, the eager loop's denoiser
     too). Every other argument may be a tensor: ``diffusion_steps`` (int32), ``start_angle`` and
     ``angle_span`` (the cosine schedule's angles, ``arccos(max_signal_rate)`` and
     ``arccos(min_signal_rate) - arccos(max_signal_rate)``), ``eta`` and ``seed``.
@@ -194,7 +194,7 @@ class CompiledSampler:
         ``seed`` (an int, or None for fresh randomness) only matters when ``eta > 0``.
         ``sampler``: ``"ddim"`` or ``"dpm++2s"`` (see :func:`ddim_tutorial.sampling.dpm_solver_2s_step`).
         ``class_labels`` and ``guidance_scale``: for a class-conditional network (see
-        :func:`ddim_tutorial.sampling.network_predictions`); with labels, the program always
+        :func:`ddim_tutorial.predictions.network_predictions`); with labels, the program always
         runs the guided pair of network passes, so moving a guidance slider never re-compiles.
         """
         min_signal_rate = self.min_signal_rate if min_signal_rate is None else min_signal_rate

@@ -17,7 +17,7 @@ from typing import Any
 __all__ = ["DDIMConfig", "PRESETS"]
 
 _LOSSES = ("mae", "mse")
-#: What the network can be trained to predict (see sampling.components_from_predictions).
+#: What the network can be trained to predict (see predictions.components_from_predictions).
 PREDICTION_TYPES = ("noise", "image", "velocity")
 # Below this the first sampling step divides by a signal rate that float32 cannot resolve.
 MIN_SIGNAL_RATE_FLOOR = 1e-3

@@ -332,9 +332,9 @@ def check_slerp(fn: Callable) -> CheckResult:
 @exercise_checker("guidance", "guided_prediction(conditional, unconditional, guidance_scale)", 3)
 def check_guidance(fn: Callable) -> CheckResult:
     """Student's ``guided_prediction(conditional, unconditional, guidance_scale)`` -> the guided
-    network output, against :func:`ddim_tutorial.sampling.network_predictions` run on a toy network
+    network output, against :func:`ddim_tutorial.predictions.network_predictions` run on a toy network
     whose answers with and without the label are ``conditional`` and ``unconditional``."""
-    from .sampling import network_predictions
+    from .predictions import network_predictions
 
     trials = []
     for seed, (shape, scale) in enumerate([((2, 8, 8, 3), 3.0), ((3, 4, 4, 3), 0.0), ((2, 4, 4, 3), 1.0),

@@ -27,8 +27,8 @@ from keras import layers, ops
 from . import distribution
 from .config import DDIMConfig
 from .network import build_network
-from .sampling import (MAX_SEED, predict_components, prediction_targets, reverse_diffusion, validate_sampler,
-                       validate_seed)
+from .predictions import predict_components, prediction_targets
+from .sampling import MAX_SEED, reverse_diffusion, validate_sampler, validate_seed
 from .schedule import diffusion_schedule
 
 __all__ = ["DiffusionModel"]
@@ -444,7 +444,7 @@ class DiffusionModel(keras.Model):
         A class-conditional model (``config.num_classes > 0``) samples the classes in
         ``class_labels`` (one label for all, or one per image; None: no label), with
         classifier-free guidance of strength ``guidance_scale`` (1: none, see
-        :func:`ddim_tutorial.sampling.network_predictions`).
+        :func:`ddim_tutorial.predictions.network_predictions`).
         """
         self._require_adapted()
         validate_seed(seed)

@@ -588,7 +588,7 @@ def guidance_explorer(model: Any, class_names: list[str] | None = None, num_imag
     The seed fixes the initial noise, so moving only "guidance" shows the same images pulled
     towards the chosen species: at 0 the label is ignored (the unconditional model), at 1 the
     conditional model as trained, above 1 classifier-free guidance pushes further (see
-    :func:`ddim_tutorial.sampling.network_predictions`). A fast model redraws on release; a
+    :func:`ddim_tutorial.predictions.network_predictions`). A fast model redraws on release; a
     slow one when **sample** is pressed. ``class_names`` default to ``model.config.class_names``.
     """
     return GuidanceExplorer(model, class_names, num_images, class_label=class_label, guidance_scale=guidance_scale,

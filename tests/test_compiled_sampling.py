@@ -14,7 +14,8 @@ from ddim_tutorial.compiled_sampling import CompiledSampler, InteractiveSampler,
 from ddim_tutorial.config import DDIMConfig
 from ddim_tutorial.model import DiffusionModel
 from ddim_tutorial.network import build_network
-from ddim_tutorial.sampling import make_denoiser, reverse_diffusion
+from ddim_tutorial.predictions import make_denoiser
+from ddim_tutorial.sampling import reverse_diffusion
 
 TINY = DDIMConfig.preset("smoke", image_size=16, widths=(8, 16), embedding_dims=8, batch_size=4)
 COMPILES = keras.backend.backend() in ("tensorflow", "jax")

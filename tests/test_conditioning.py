@@ -17,8 +17,8 @@ from ddim_tutorial.data import (SYNTHETIC_CLASS_NAMES, batch_images, class_names
                                 load_dataset, load_image_folder, synthetic_flowers, take_images)
 from ddim_tutorial.model import DiffusionModel
 from ddim_tutorial.network import OUTPUT_NAMES, build_network, num_classes_of
-from ddim_tutorial.sampling import (SAMPLERS, components_from_predictions, network_predictions, prediction_targets,
-                                    reverse_diffusion)
+from ddim_tutorial.predictions import components_from_predictions, network_predictions, prediction_targets
+from ddim_tutorial.sampling import SAMPLERS, reverse_diffusion
 
 TINY = DDIMConfig.preset("smoke", image_size=16, widths=(8, 16), embedding_dims=8, batch_size=4)
 GAUSS_MEAN, GAUSS_STD = 0.3, 0.5

@@ -15,9 +15,9 @@ import pytest
 
 from ddim_tutorial.config import DDIMConfig
 from ddim_tutorial.network import build_network
+from ddim_tutorial.predictions import predict_components
 from ddim_tutorial.sampling import (MAX_SEED, SAMPLERS, ddim_step, dpm_solver_2s_step, network_evaluations,
-                                    predict_components, reverse_diffusion, reverse_diffusion_steps, sampling_times,
-                                    step_noise)
+                                    reverse_diffusion, reverse_diffusion_steps, sampling_times, step_noise)
 
 TINY = DDIMConfig.preset("smoke", image_size=16, widths=(8, 16), embedding_dims=8, batch_size=4)
 
