@@ -1,18 +1,22 @@
 """Small helpers that several modules share, written once: argument checks, tensors to NumPy,
-batches from any data source, and a float32 dtype policy for building layers."""
+batches from any data source, and a temporary dtype policy for building layers.
+
+Keras is imported inside the helpers that need it, so that ``distribution`` can use this
+module before Keras starts.
+"""
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 from typing import Any
 
-import keras
 import numpy as np
 
 
 def is_positive_int(value: Any, minimum: int = 1) -> bool:
     """Whether ``value`` is an ``int`` (not a bool) of at least ``minimum``."""
-    return isinstance(value, int) and not isinstance(value, bool) and value >= minimum
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool) and value >= minimum
 
 
 def check_positive_int(name: str, value: Any, minimum: int = 1, *, advice: str | None = None) -> None:
@@ -31,12 +35,16 @@ def to_numpy(value: Any, dtype: Any = None) -> np.ndarray:
         try:
             value = np.asarray(value)  # NumPy, lists, TensorFlow eager, JAX, CPU PyTorch
         except (TypeError, ValueError, RuntimeError):  # PyTorch on a GPU or in bfloat16
+            import keras
+
             value = np.asarray(keras.ops.convert_to_numpy(value))
     return value if dtype is None else value.astype(dtype, copy=False)
 
 
 def iterate_batches(data: Any) -> Iterator[Any]:
     """The batches of a ``tf.data.Dataset`` (as NumPy), a ``keras.utils.PyDataset`` or any iterable."""
+    import keras
+
     if hasattr(data, "as_numpy_iterator"):
         yield from data.as_numpy_iterator()
     elif isinstance(data, keras.utils.PyDataset):
@@ -46,12 +54,18 @@ def iterate_batches(data: Any) -> Iterator[Any]:
         yield from data
 
 
-class float32_policy:
-    """Build layers under the float32 policy, whatever the global (mixed) policy is."""
+@contextlib.contextmanager
+def dtype_policy(policy: str | None) -> Iterator[None]:
+    """Build layers under the global dtype ``policy`` (None: leave it), then restore the previous one.
 
-    def __enter__(self) -> None:
-        self.previous = keras.config.dtype_policy()
-        keras.config.set_dtype_policy("float32")
+    ``dtype_policy("float32")`` keeps a layer in float32 under mixed precision.
+    """
+    import keras
 
-    def __exit__(self, *exc: Any) -> None:
-        keras.config.set_dtype_policy(self.previous)
+    previous = keras.config.dtype_policy()
+    if policy:
+        keras.config.set_dtype_policy(policy)
+    try:
+        yield
+    finally:
+        keras.config.set_dtype_policy(previous)

@@ -30,6 +30,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from ._shared import check_positive_int
+
 __all__ = ["DeviceSetup", "configure_devices", "current_setup", "data_parallel_scope", "reset_devices",
            "suggest_learning_rate"]
 
@@ -62,7 +64,7 @@ class DeviceSetup:
 
     def global_batch_size(self, per_device_batch_size: int) -> int:
         """The batch size to give the dataset so that each device sees ``per_device_batch_size``."""
-        _check_positive_int("per_device_batch_size", per_device_batch_size)
+        check_positive_int("per_device_batch_size", per_device_batch_size)
         return per_device_batch_size * self.num_replicas
 
     def describe(self) -> str:
@@ -90,7 +92,7 @@ def configure_devices(n: int | None = None, *, device_type: str | None = None) -
     """
     global _ACTIVE
     if n is not None:
-        _check_positive_int("devices", n)
+        check_positive_int("devices", n)
     if device_type is not None and device_type.lower() not in ("cpu", "gpu", "tpu"):
         raise ValueError(f"device_type={device_type!r} is invalid: use 'cpu', 'gpu', 'tpu' or None.")
     device_type = device_type.lower() if device_type else None
@@ -151,8 +153,8 @@ def suggest_learning_rate(batch_size: int, *, base_batch_size: int = 64, base_le
     SGD and is often too aggressive for Adam. Treat the result as a first guess to check
     with a short run, and keep warm-up in mind beyond a few thousand images per batch.
     """
-    _check_positive_int("batch_size", batch_size)
-    _check_positive_int("base_batch_size", base_batch_size)
+    check_positive_int("batch_size", batch_size)
+    check_positive_int("base_batch_size", base_batch_size)
     if not isinstance(base_learning_rate, (int, float)) or isinstance(base_learning_rate, bool) \
             or not base_learning_rate > 0:
         raise ValueError(f"base_learning_rate={base_learning_rate!r} is invalid: it must be a positive number.")
@@ -260,6 +262,45 @@ def _configure_tensorflow(n: int | None, device_type: str | None) -> DeviceSetup
     return DeviceSetup("tensorflow", names, strategy=strategy, virtual=virtual)
 
 
-def _check_positive_int(name: str, value: Any) -> None:
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise ValueError(f"{name}={value!r} is invalid: it must be a positive integer.")
+# ------------------------------------------------------ inside a replicated training step
+def replica_draw(setup: DeviceSetup | None, draw: Any, shape: tuple) -> Any:
+    """``draw(batch)`` for this replica's slice of the global batch; ``shape`` is the slice's.
+
+    Under a TensorFlow MirroredStrategy each replica holds a slice of the batch but the
+    same random state: drawing only its slice would give every replica the *same*
+    noise. Each replica therefore draws the whole global batch and keeps its own slice,
+    which also makes the draw identical to one device's.
+    """
+    replicas, replica_id = _replica_context(setup)
+    if replicas == 1:
+        return draw(shape[0])
+    from keras import ops
+
+    batch = shape[0]
+    return ops.slice(draw(batch * replicas), (replica_id * batch, 0, 0, 0), (batch, *shape[1:]))
+
+
+def _replica_context(setup: DeviceSetup | None) -> tuple[int, Any]:
+    """(number of replicas in sync, this replica's id) under a TF strategy, else (1, 0)."""
+    if setup is None or setup.strategy is None:
+        return 1, 0
+    import tensorflow as tf  # only reached on the TensorFlow backend with a strategy
+
+    context = tf.distribute.get_replica_context()
+    if context is None or context.num_replicas_in_sync == 1:
+        return 1, 0
+    return context.num_replicas_in_sync, context.replica_id_in_sync_group
+
+
+def scale_loss_for_replicas(loss: Any) -> Any:
+    """``loss / replicas`` under a TensorFlow distribution strategy, as Keras' own losses do
+    (``keras.src.losses.loss.scale_loss_for_distribution``); unchanged elsewhere (JAX's
+    DataParallel averages over the global batch by itself)."""
+    import keras
+
+    if keras.backend.backend() != "tensorflow":
+        return loss
+    import tensorflow as tf  # only reached on the TensorFlow backend
+
+    replicas = tf.distribute.get_strategy().num_replicas_in_sync
+    return loss if replicas == 1 else loss * keras.ops.cast(1.0 / replicas, loss.dtype)

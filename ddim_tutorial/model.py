@@ -25,7 +25,9 @@ import numpy as np
 from keras import layers, ops
 
 from . import distribution
+from ._shared import dtype_policy, iterate_batches, to_numpy
 from .config import DDIMConfig
+from .distribution import replica_draw, scale_loss_for_replicas
 from .network import build_network
 from .predictions import predict_components, prediction_targets
 from .sampling import MAX_SEED, reverse_diffusion, validate_sampler, validate_seed
@@ -70,7 +72,7 @@ class DiffusionModel(keras.Model):
         self.normalizer = layers.Normalization(axis=-1, dtype="float32", name="normalizer")
         self.normalizer.build((None, config.image_size, config.image_size, 3))
         self._adapted = False
-        with _dtype_policy(config.mixed_precision):
+        with dtype_policy(config.mixed_precision):
             self.network = build_network(config)
             self.ema_network = keras.models.clone_model(self.network)
         self.ema_network.name = "ema_residual_unet"
@@ -256,45 +258,19 @@ class DiffusionModel(keras.Model):
         class_labels = ops.reshape(ops.cast(class_labels, "int32"), (-1,))
         if not training or self.config.label_dropout == 0:
             return class_labels
-        keep = self._replica_draw(lambda batch: keras.random.uniform((batch, 1, 1, 1), seed=self.seed_generator),
+        keep = replica_draw(self._device_setup, lambda batch: keras.random.uniform((batch, 1, 1, 1), seed=self.seed_generator),
                                   (shape[0], 1, 1, 1))
         keep = ops.reshape(keep, (-1,)) >= self.config.label_dropout
         return ops.where(keep, class_labels, ops.full_like(class_labels, self.config.num_classes))
 
     def _draw_noises_and_times(self, shape: tuple) -> tuple[Any, Any]:
-        """Random noises and diffusion times for a training batch (see :meth:`_replica_draw`)."""
-        noises = self._replica_draw(lambda batch: keras.random.normal((batch, *shape[1:]), seed=self.seed_generator),
+        """Random noises and diffusion times for a training batch (see :func:`distribution.replica_draw`)."""
+        noises = replica_draw(self._device_setup, lambda batch: keras.random.normal((batch, *shape[1:]), seed=self.seed_generator),
                                     shape)
-        times = self._replica_draw(lambda batch: keras.random.uniform((batch, 1, 1, 1), minval=0.0, maxval=1.0,
+        times = replica_draw(self._device_setup, lambda batch: keras.random.uniform((batch, 1, 1, 1), minval=0.0, maxval=1.0,
                                                                       seed=self.seed_generator),
                                    (shape[0], 1, 1, 1))
         return noises, times
-
-    def _replica_draw(self, draw: Any, shape: tuple) -> Any:
-        """``draw(batch)`` for this replica's slice of the global batch; ``shape`` is the slice's.
-
-        Under a TensorFlow MirroredStrategy each replica holds a slice of the batch but the
-        same random state: drawing only its slice would give every replica the *same*
-        noise. Each replica therefore draws the whole global batch and keeps its own slice,
-        which also makes the draw identical to one device's.
-        """
-        replicas, replica_id = self._replica_context()
-        if replicas == 1:
-            return draw(shape[0])
-        batch = shape[0]
-        return ops.slice(draw(batch * replicas), (replica_id * batch, 0, 0, 0), (batch, *shape[1:]))
-
-    def _replica_context(self) -> tuple[int, Any]:
-        """(number of replicas in sync, this replica's id) under a TF strategy, else (1, 0)."""
-        setup = self._device_setup
-        if setup is None or setup.strategy is None:
-            return 1, 0
-        import tensorflow as tf  # only reached on the TensorFlow backend with a strategy
-
-        context = tf.distribute.get_replica_context()
-        if context is None or context.num_replicas_in_sync == 1:
-            return 1, 0
-        return context.num_replicas_in_sync, context.replica_id_in_sync_group
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
         """The pixel loss (MAE in the reference) on what the network predicts, the noise by default
@@ -321,13 +297,13 @@ class DiffusionModel(keras.Model):
             real_images = self.denormalize(y_pred["images"])
             shape = tuple(real_images.shape) if None not in real_images.shape else ops.shape(real_images)
             # Each replica its own slice of the noise, or they would all score the same images.
-            initial_noise = self._replica_draw(
+            initial_noise = replica_draw(self._device_setup, 
                 lambda batch: keras.random.normal((batch, *shape[1:]), seed=self.seed_generator), shape)
             # compiled=False: this already runs inside Keras' compiled test step.
             generated_images = self.generate(shape[0], self.config.kid_diffusion_steps,
                                              initial_noise=initial_noise, compiled=False)
             self.kid.update_state(real_images, generated_images)
-        return _scale_loss_for_replicas(loss)
+        return scale_loss_for_replicas(loss)
 
     def compile(self, optimizer: Any = None, loss: Any = None, **kwargs) -> None:
         """Compile with the reference's AdamW and the config's speed settings unless overridden.
@@ -468,18 +444,6 @@ class DiffusionModel(keras.Model):
         return self.denormalize(pred_images)
 
 
-def _scale_loss_for_replicas(loss: Any) -> Any:
-    """``loss / replicas`` under a TensorFlow distribution strategy, as Keras' own losses do
-    (``keras.src.losses.loss.scale_loss_for_distribution``); unchanged elsewhere (JAX's
-    DataParallel averages over the global batch by itself)."""
-    if keras.backend.backend() != "tensorflow":
-        return loss
-    import tensorflow as tf  # only reached on the TensorFlow backend
-
-    replicas = tf.distribute.get_strategy().num_replicas_in_sync
-    return loss if replicas == 1 else loss * ops.cast(1.0 / replicas, loss.dtype)
-
-
 def _no_grad() -> contextlib.AbstractContextManager:
     """``torch.no_grad()`` on PyTorch, so that an update builds no autograd graph; nothing elsewhere."""
     if keras.backend.backend() == "torch":
@@ -489,33 +453,12 @@ def _no_grad() -> contextlib.AbstractContextManager:
     return contextlib.nullcontext()
 
 
-class _dtype_policy:
-    """Build layers under a temporary global dtype policy (mixed precision), then restore it."""
-
-    def __init__(self, policy: str | None):
-        self.policy = policy
-
-    def __enter__(self):
-        self.previous = keras.config.dtype_policy()
-        if self.policy:
-            keras.config.set_dtype_policy(self.policy)
-
-    def __exit__(self, *exc):
-        keras.config.set_dtype_policy(self.previous)
-
-
-def _iterate_batches(data: Any, max_batches: int | None):
-    """Yield NumPy batches from an array, a tf.data.Dataset, a PyDataset or an iterable."""
-    if isinstance(data, np.ndarray) or keras.ops.is_tensor(data):
-        yield np.asarray(keras.ops.convert_to_numpy(data))
+def _iterate_batches(data: Any, max_batches: int | None) -> Any:
+    """NumPy image batches from an array or tensor, or from any data source's (labelled) batches."""
+    if isinstance(data, np.ndarray) or ops.is_tensor(data):
+        yield to_numpy(data)
         return
-    if hasattr(data, "as_numpy_iterator"):  # tf.data.Dataset: every element, all repetitions included
-        iterator = data.as_numpy_iterator()
-    elif isinstance(data, keras.utils.PyDataset):
-        iterator = (data[i] for i in range(len(data)))
-    else:
-        iterator = iter(data)
-    for index, batch in enumerate(iterator):
+    for index, batch in enumerate(iterate_batches(data)):
         if max_batches is not None and index >= max_batches:
             return
         if isinstance(batch, dict):  # {"images", "class_labels"} from a labelled dataset
