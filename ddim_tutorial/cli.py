@@ -434,7 +434,7 @@ def _export(args: argparse.Namespace) -> int:
 
     from . import pretrained
     from .checkpoints import read_checkpoint_config
-    from .data import load_image_folder
+    from .folders import load_image_folder
 
     config = read_checkpoint_config(args.checkpoint)
     images = load_image_folder(args.data_dir, config.image_size, "validation")

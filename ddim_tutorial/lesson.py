@@ -159,7 +159,9 @@ def load_images(num_images: int, image_size: int | None = None, *, split: str = 
     Oxford Flowers 102 is streamed through the reference's pipeline. ``image_size``
     defaults to the lesson config's.
     """
-    from .data import load_image_folder, synthetic_flowers, take_images
+    from .data import take_images
+    from .folders import load_image_folder
+    from .synthetic import synthetic_flowers
 
     if not isinstance(num_images, int) or isinstance(num_images, bool) or num_images < 1:
         raise ValueError(f"num_images={num_images!r} is invalid: ask for a positive integer.")
@@ -355,7 +357,8 @@ def class_names() -> list[str]:
 def load_labelled_images(num_images: int, image_size: int | None = None, *, split: str = "train",
                          seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """``(images, class_labels)``: ``num_images`` images from the lessons' data source and their classes."""
-    from .data import load_image_folder, synthetic_flowers
+    from .folders import load_image_folder
+    from .synthetic import synthetic_flowers
 
     if not isinstance(num_images, int) or isinstance(num_images, bool) or num_images < 1:
         raise ValueError(f"num_images={num_images!r} is invalid: ask for a positive integer.")

@@ -13,8 +13,9 @@ import pytest
 from ddim_tutorial.checkpoints import CheckpointError, load_checkpoint, save_checkpoint
 from ddim_tutorial.compiled_sampling import CompiledSampler
 from ddim_tutorial.config import PREDICTION_TYPES, DDIMConfig
-from ddim_tutorial.data import (SYNTHETIC_CLASS_NAMES, batch_images, class_names, folder_class_names,
-                                load_dataset, load_image_folder, synthetic_flowers, take_images)
+from ddim_tutorial.data import batch_images, class_names, load_dataset, take_images
+from ddim_tutorial.folders import folder_class_names, load_image_folder
+from ddim_tutorial.synthetic import SYNTHETIC_CLASS_NAMES, synthetic_flowers
 from ddim_tutorial.model import DiffusionModel
 from ddim_tutorial.network import OUTPUT_NAMES, build_network, num_classes_of
 from ddim_tutorial.predictions import components_from_predictions, network_predictions, prediction_targets

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from PIL import Image, features
 
-from ddim_tutorial import data
+from ddim_tutorial import data, folders, synthetic
 from ddim_tutorial.config import DDIMConfig
 
 FLOWERS12 = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "flowers12"
@@ -89,15 +89,15 @@ def test_mixed_folder_loads_every_image_kind_silently(mixed_folder: Path) -> Non
     expected = 8 + features.check("webp")
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # non-images and hidden files are ignored without a warning
-        images = data.load_image_folder(mixed_folder, 16)
+        images = folders.load_image_folder(mixed_folder, 16)
     assert images.shape == (expected, 16, 16, 3)
     assert images.dtype == np.float32
     assert images.min() >= 0.0 and images.max() <= 1.0
 
 
 def test_conversions_of_gray_alpha_palette_and_16_bit(mixed_folder: Path) -> None:
-    files = data.list_image_files(mixed_folder)
-    images = dict(zip((path.name for path in files), data.load_image_folder(mixed_folder, 8)))
+    files = folders.list_image_files(mixed_folder)
+    images = dict(zip((path.name for path in files), folders.load_image_folder(mixed_folder, 8)))
     gray = images["gray.png"]
     np.testing.assert_allclose(gray, 128 / 255, atol=1e-5)
     rgba = images["rgba.png"]  # transparent half composited onto white, opaque half stays red
@@ -113,7 +113,7 @@ def test_conversions_of_gray_alpha_palette_and_16_bit(mixed_folder: Path) -> Non
 
 def test_16_bit_gray_is_scaled_by_65535_not_clipped(tmp_path: Path) -> None:
     Image.fromarray(np.full((6, 6), 32768, np.uint16)).save(tmp_path / "half.png")
-    (image,) = data.load_image_folder(tmp_path, 6)
+    (image,) = folders.load_image_folder(tmp_path, 6)
     np.testing.assert_allclose(image, 32768 / 65535, atol=1e-5)
 
 
@@ -121,7 +121,7 @@ def test_center_crop_keeps_only_the_middle(tmp_path: Path) -> None:
     wide = np.concatenate([solid(30, 30, (255, 0, 0)), solid(30, 30, (0, 255, 0)), solid(30, 30, (0, 0, 255))], 1)
     save_rgb(tmp_path / "wide.png", wide)
     save_rgb(tmp_path / "tall.png", wide.transpose(1, 0, 2))
-    images = data.load_image_folder(tmp_path, 10)
+    images = folders.load_image_folder(tmp_path, 10)
     np.testing.assert_allclose(images, np.broadcast_to([0.0, 1.0, 0.0], images.shape), atol=1e-6)
 
 
@@ -130,14 +130,14 @@ def test_crop_offsets_match_tf_crop_to_bounding_box(tmp_path: Path) -> None:
     pixels = np.zeros((4, 7, 3), np.uint8)
     pixels[:, :, 0] = np.arange(7)[None, :] * 30
     save_rgb(tmp_path / "tiny.png", pixels)
-    (image,) = data.load_image_folder(tmp_path, 4)  # no resize: the crop itself
+    (image,) = folders.load_image_folder(tmp_path, 4)  # no resize: the crop itself
     np.testing.assert_allclose(image[0, :, 0] * 255, [30, 60, 90, 120], atol=1e-3)
 
 
 def test_downsampling_is_antialiased() -> None:
     # a one-pixel checkerboard: aliasing would give 0s and 1s, antialiasing gives mid grey
     checker = ((np.indices((64, 64)).sum(0) % 2)[..., None] * np.ones(3)).astype(np.float32)
-    small = data.resize_center_square(checker, 8)
+    small = folders.resize_center_square(checker, 8)
     np.testing.assert_allclose(small, 0.5, atol=0.02)
 
 
@@ -147,7 +147,7 @@ def test_resize_matches_tf_image_resize_antialias(tmp_path: Path, shape, size) -
     tf = pytest.importorskip("tensorflow")
     pixels = np.random.default_rng(3).integers(0, 256, size=(*shape, 3), dtype=np.uint8)
     save_rgb(tmp_path / "img.png", pixels)
-    (ours,) = data.load_image_folder(tmp_path, size)
+    (ours,) = folders.load_image_folder(tmp_path, size)
     height, width = shape
     side = min(shape)
     crop = tf.image.crop_to_bounding_box(pixels, (height - side) // 2, (width - side) // 2, side, side)
@@ -163,10 +163,10 @@ def test_unreadable_files_are_skipped_with_one_warning_each(tmp_path: Path) -> N
     truncated.write_bytes(payload[: len(payload) // 2])
     garbage = tmp_path / "bad" / "garbage.png"
     garbage.write_bytes(b"\x89PNG this is not really a png")
-    with pytest.warns(data.UnreadableImageWarning) as record:
-        images = data.load_image_folder(tmp_path, 8)
+    with pytest.warns(folders.UnreadableImageWarning) as record:
+        images = folders.load_image_folder(tmp_path, 8)
     assert images.shape == (3, 8, 8, 3)
-    messages = [str(w.message) for w in record if issubclass(w.category, data.UnreadableImageWarning)]
+    messages = [str(w.message) for w in record if issubclass(w.category, folders.UnreadableImageWarning)]
     assert len(messages) == 2
     assert sum(str(truncated) in m for m in messages) == 1
     assert sum(str(garbage) in m for m in messages) == 1
@@ -175,27 +175,27 @@ def test_unreadable_files_are_skipped_with_one_warning_each(tmp_path: Path) -> N
 def test_every_image_unreadable_is_an_error(tmp_path: Path) -> None:
     (tmp_path / "a.jpg").write_bytes(b"nope")
     (tmp_path / "b.png").write_bytes(b"nope")
-    with pytest.warns(data.UnreadableImageWarning), pytest.raises(ValueError, match="none of the 2 image"):
-        data.load_image_folder(tmp_path, 8)
+    with pytest.warns(folders.UnreadableImageWarning), pytest.raises(ValueError, match="none of the 2 image"):
+        folders.load_image_folder(tmp_path, 8)
 
 
 def test_missing_directory_names_the_path(tmp_path: Path) -> None:
     missing = tmp_path / "nowhere"
     with pytest.raises(FileNotFoundError, match="nowhere") as info:
-        data.load_image_folder(missing, 8)
+        folders.load_image_folder(missing, 8)
     assert "DDIM_DATA_DIR" in str(info.value)
 
 
 def test_a_file_is_not_a_directory(tmp_path: Path) -> None:
     path = save_rgb(tmp_path / "one.png", solid(4, 4, (1, 2, 3)))
     with pytest.raises(ValueError, match="not a folder"):
-        data.load_image_folder(path, 8)
+        folders.load_image_folder(path, 8)
 
 
 def test_folder_without_images_lists_accepted_extensions(tmp_path: Path) -> None:
     (tmp_path / "notes.txt").write_text("hello")
     with pytest.raises(FileNotFoundError, match=r"no images found .*\.jpg.*\.png"):
-        data.load_image_folder(tmp_path, 8)
+        folders.load_image_folder(tmp_path, 8)
 
 
 @pytest.mark.parametrize("kwargs, match", [
@@ -206,13 +206,13 @@ def test_folder_without_images_lists_accepted_extensions(tmp_path: Path) -> None
 def test_bad_arguments(tmp_path: Path, kwargs, match) -> None:
     write_gray_levels(tmp_path, 2)
     with pytest.raises(ValueError, match=match):
-        data.load_image_folder(tmp_path, **kwargs)
+        folders.load_image_folder(tmp_path, **kwargs)
 
 
 def test_max_images_is_a_deterministic_subset(tmp_path: Path) -> None:
     write_gray_levels(tmp_path, 10)
-    first = data.load_image_folder(tmp_path, 4, max_images=4, seed=1)
-    again = data.load_image_folder(tmp_path, 4, max_images=4, seed=1)
+    first = folders.load_image_folder(tmp_path, 4, max_images=4, seed=1)
+    again = folders.load_image_folder(tmp_path, 4, max_images=4, seed=1)
     assert first.shape == (4, 4, 4, 3)
     np.testing.assert_array_equal(first, again)
     assert len(set(identify(first))) == 4
@@ -226,38 +226,38 @@ def test_presplit_folders_are_used_as_they_are(tmp_path: Path, validation_name: 
         target = tmp_path / validation_name / "daisy" / path.name
         target.parent.mkdir(parents=True, exist_ok=True)
         path.rename(target)
-    train = data.load_image_folder(tmp_path, 4, "train")
-    validation = data.load_image_folder(tmp_path, 4, "validation")
+    train = folders.load_image_folder(tmp_path, 4, "train")
+    validation = folders.load_image_folder(tmp_path, 4, "validation")
     assert identify(train) == [0, 1, 2, 3]
     assert identify(validation) == [4, 5]
-    assert len(data.load_image_folder(tmp_path, 4)) == 6  # split=None: everything
+    assert len(folders.load_image_folder(tmp_path, 4)) == 6  # split=None: everything
 
 
 def test_80_20_split_is_disjoint_complete_and_deterministic(tmp_path: Path) -> None:
     write_gray_levels(tmp_path / "flat", 20)
     folder = tmp_path / "flat"
-    train = data.list_image_files(folder, "train")
-    validation = data.list_image_files(folder, "validation")
+    train = folders.list_image_files(folder, "train")
+    validation = folders.list_image_files(folder, "validation")
     assert (len(train), len(validation)) == (16, 4)
     assert not set(train) & set(validation)
-    assert sorted(train + validation) == sorted(data.list_image_files(folder))
-    assert data.list_image_files(folder, "train") == train
-    other_seed = data.list_image_files(folder, "validation", seed=7)
+    assert sorted(train + validation) == sorted(folders.list_image_files(folder))
+    assert folders.list_image_files(folder, "train") == train
+    other_seed = folders.list_image_files(folder, "validation", seed=7)
     assert len(other_seed) == 4 and other_seed != validation
-    images = data.load_image_folder(folder, 4, "validation")
+    images = folders.load_image_folder(folder, 4, "validation")
     assert identify(images) == sorted(int(path.stem.split("_")[1]) for path in validation)
 
 
 def test_a_single_image_cannot_be_split(tmp_path: Path) -> None:
     write_gray_levels(tmp_path, 1)
     with pytest.raises(ValueError, match="too few"):
-        data.load_image_folder(tmp_path, 4, "validation")
+        folders.load_image_folder(tmp_path, 4, "validation")
 
 
 @pytest.mark.skipif(not FLOWERS12.is_dir(), reason="shared flowers12 photographs are not present")
 def test_flowers12_train_and_validation_counts() -> None:
-    train = data.load_image_folder(FLOWERS12, 16, "train")
-    validation = data.load_image_folder(FLOWERS12, 16, "validation")
+    train = folders.load_image_folder(FLOWERS12, 16, "train")
+    validation = folders.load_image_folder(FLOWERS12, 16, "validation")
     assert train.shape == (720, 16, 16, 3) and validation.shape == (240, 16, 16, 3)
     assert 0.0 <= train.min() and train.max() <= 1.0
     assert 0.05 < float(train.std()) < 0.5  # real photographs, not blank or noise
@@ -396,16 +396,16 @@ def test_take_images_from_tf_dataset() -> None:
 
 # --------------------------------------------------------------------------- synthetic flowers
 def test_synthetic_flowers_shape_range_and_determinism() -> None:
-    images = data.synthetic_flowers(12, 32, seed=5)
+    images = synthetic.synthetic_flowers(12, 32, seed=5)
     assert images.shape == (12, 32, 32, 3) and images.dtype == np.float32
     assert images.min() >= 0.0 and images.max() <= 1.0
-    np.testing.assert_array_equal(images, data.synthetic_flowers(12, 32, seed=5))
-    np.testing.assert_array_equal(images[:4], data.synthetic_flowers(4, 32, seed=5))
-    assert not np.allclose(images, data.synthetic_flowers(12, 32, seed=6))
+    np.testing.assert_array_equal(images, synthetic.synthetic_flowers(12, 32, seed=5))
+    np.testing.assert_array_equal(images[:4], synthetic.synthetic_flowers(4, 32, seed=5))
+    assert not np.allclose(images, synthetic.synthetic_flowers(12, 32, seed=6))
 
 
 def test_synthetic_flowers_have_structure_not_noise() -> None:
-    images = data.synthetic_flowers(40, 32, seed=0)
+    images = synthetic.synthetic_flowers(40, 32, seed=0)
     assert images.std(axis=(1, 2, 3)).min() > 0.05  # every image has content
     flat = images.reshape(len(images), -1)
     distances = np.abs(flat[:, None] - flat[None]).mean(-1)
@@ -423,7 +423,7 @@ def test_synthetic_flowers_have_structure_not_noise() -> None:
 @pytest.mark.parametrize("args", [(-1, 32), (4, 0), (4, 32.5)])
 def test_synthetic_flowers_bad_arguments(args) -> None:
     with pytest.raises(ValueError):
-        data.synthetic_flowers(*args)
+        synthetic.synthetic_flowers(*args)
 
 
 # --------------------------------------------------------------------------- TFDS and load_dataset
@@ -584,12 +584,12 @@ import time
 import numpy as np
 import tensorflow as tf
 
-from ddim_tutorial import data
+from ddim_tutorial import data, synthetic
 from ddim_tutorial.config import DDIMConfig
 
 config = DDIMConfig(image_size=16, widths=(8, 16), embedding_dims=8, batch_size=4, dataset_repetitions=3,
                     seed=0, kid_weights=None, validation_kid=False)
-images = data.synthetic_flowers(400, 16)  # far more than the shuffle buffer reads for one batch
+images = synthetic.synthetic_flowers(400, 16)  # far more than the shuffle buffer reads for one batch
 pipelines = {"array": data.batch_images(images, config, training=True, use_tf_data=True)}
 try:
     import tensorflow_datasets as tfds

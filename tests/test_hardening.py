@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from ddim_tutorial import data, kid
+from ddim_tutorial import data, folders, kid, synthetic
 from ddim_tutorial.config import DDIMConfig
 from ddim_tutorial.model import DiffusionModel
 from ddim_tutorial.sampling import reverse_diffusion
@@ -115,7 +115,7 @@ def test_data_folder_of_non_images(tmp_path):
         data.load_dataset(tiny_config(), data_dir=tmp_path)
     for index in range(5):  # image names, text inside
         (tmp_path / f"fake_{index}.jpg").write_text("not a JPEG")
-    with pytest.warns(data.UnreadableImageWarning, match="skipping unreadable image"):
+    with pytest.warns(folders.UnreadableImageWarning, match="skipping unreadable image"):
         with pytest.raises(ValueError, match="none of the 4 image file.* could be read"):
             data.load_dataset(tiny_config(), data_dir=tmp_path)
 
@@ -124,8 +124,8 @@ def test_data_truncated_image_is_skipped_with_a_warning(tmp_path):
     paths = write_images(tmp_path, 10, suffix=".jpg")
     content = paths[0].read_bytes()
     paths[0].write_bytes(content[: len(content) // 3])
-    with pytest.warns(data.UnreadableImageWarning, match=f"skipping unreadable image .*{paths[0].name}"):
-        images = data.load_image_folder(tmp_path, 16)
+    with pytest.warns(folders.UnreadableImageWarning, match=f"skipping unreadable image .*{paths[0].name}"):
+        images = folders.load_image_folder(tmp_path, 16)
     assert images.shape == (9, 16, 16, 3)
 
 
@@ -171,7 +171,7 @@ def test_data_nan_images_are_refused_before_training():
 @pytest.fixture(scope="module")
 def model():
     model = DiffusionModel(tiny_config())
-    model.adapt_normalizer(data.synthetic_flowers(8, 16))
+    model.adapt_normalizer(synthetic.synthetic_flowers(8, 16))
     return model
 
 
@@ -313,7 +313,7 @@ _SAVE_AND_SAMPLE = """
 import sys, numpy as np, keras
 from ddim_tutorial.checkpoints import load_checkpoint, save_checkpoint
 from ddim_tutorial.config import DDIMConfig
-from ddim_tutorial.data import synthetic_flowers
+from ddim_tutorial.synthetic import synthetic_flowers
 from ddim_tutorial.model import DiffusionModel
 source, target, noise_file, expected_file = sys.argv[1:5]
 if source == "new":

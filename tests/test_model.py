@@ -124,7 +124,7 @@ def test_compile_takes_the_speed_options_from_the_config():
 # ------------------------------------------------------------------------ learning
 @pytest.mark.slow
 def test_smoke_preset_lowers_the_validation_noise_loss(flowers12_dir):
-    from ddim_tutorial.data import load_image_folder
+    from ddim_tutorial.folders import load_image_folder
 
     config = DDIMConfig.preset("smoke")
     train = load_image_folder(flowers12_dir, config.image_size, "train", max_images=192)

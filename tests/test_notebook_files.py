@@ -421,7 +421,7 @@ def test_choose_backend_keeps_the_running_backend_and_refuses_a_late_switch(monk
 @pytest.fixture(scope="module")
 def smoke_checkpoint(tmp_path_factory):
     from ddim_tutorial import DiffusionModel, save_checkpoint
-    from ddim_tutorial.data import synthetic_flowers
+    from ddim_tutorial.synthetic import synthetic_flowers
 
     model = DiffusionModel(DDIMConfig.preset("smoke"))
     model.adapt_normalizer(synthetic_flowers(16, 32))

@@ -84,7 +84,7 @@ def test_same_noise_gives_the_stored_samples_on_this_backend(name):
 
 @pytest.mark.parametrize("name", BUNDLED)
 def test_validation_noise_loss_matches_the_card(name, flowers12_dir):
-    from ddim_tutorial.data import load_image_folder
+    from ddim_tutorial.folders import load_image_folder
 
     model = pretrained.load(name)
     images = load_image_folder(flowers12_dir, model.config.image_size, "validation")
@@ -95,7 +95,7 @@ def test_validation_noise_loss_matches_the_card(name, flowers12_dir):
 
 
 def test_validation_noise_loss_of_an_untrained_network_is_about_point_eight(flowers12_dir):
-    from ddim_tutorial.data import load_image_folder
+    from ddim_tutorial.folders import load_image_folder
     from ddim_tutorial.model import DiffusionModel
 
     model = DiffusionModel(DDIMConfig.preset("smoke"))
@@ -214,7 +214,7 @@ def test_the_bundled_flowers64_has_seen_its_full_budget():
 def test_export_writes_a_folder_that_loads(tmp_path, flowers12_dir):
     """A checkpoint exported with ``export`` loads with ``load`` and reproduces its samples."""
     from ddim_tutorial import DiffusionModel, save_checkpoint
-    from ddim_tutorial.data import load_image_folder
+    from ddim_tutorial.folders import load_image_folder
 
     config = DDIMConfig.preset("smoke")
     images = load_image_folder(flowers12_dir, 32, "validation", max_images=20)

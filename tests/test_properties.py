@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ddim_tutorial.config import DDIMConfig
-from ddim_tutorial.data import synthetic_flowers
+from ddim_tutorial.synthetic import synthetic_flowers
 from ddim_tutorial.model import DiffusionModel
 from ddim_tutorial.sampling import reverse_diffusion
 

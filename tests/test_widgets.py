@@ -87,7 +87,7 @@ def test_cache_keeps_only_the_most_recent_settings(monkeypatch):
 def test_noising_explorer_noise_grows_with_t_and_matches_the_schedule():
     from keras import ops
 
-    from ddim_tutorial.data import synthetic_flowers
+    from ddim_tutorial.synthetic import synthetic_flowers
     from ddim_tutorial.schedule import diffusion_schedule
 
     images = synthetic_flowers(3, 16, seed=0)
@@ -337,7 +337,7 @@ def test_interpolation_explorer_needs_two_different_seeds():
 @pytest.fixture(scope="module")
 def tiny_model():
     from ddim_tutorial import DiffusionModel
-    from ddim_tutorial.data import synthetic_flowers
+    from ddim_tutorial.synthetic import synthetic_flowers
 
     model = DiffusionModel(SMOKE)
     model.adapt_normalizer(synthetic_flowers(32, SMOKE.image_size, seed=0))
