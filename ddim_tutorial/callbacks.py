@@ -24,6 +24,7 @@ import keras
 import numpy as np
 
 from .checkpoints import save_checkpoint
+from .config import DEFAULT_GUIDANCE_SCALE
 from .plotting import grid_shape, save_image_grid
 
 __all__ = ["SampleGridCallback", "CheckpointCallback", "NaNGuard", "NonFiniteLossError"]
@@ -61,7 +62,7 @@ class SampleGridCallback(keras.callbacks.Callback):
         num_images = self.num_rows * self.num_cols
         num_classes = self.model.config.num_classes
         # A class-conditional model: the classes in turn, guided, so that the grid shows what each label learnt.
-        labels = dict(class_labels=np.arange(num_images) % num_classes, guidance_scale=3.0) if num_classes else {}
+        labels = dict(class_labels=np.arange(num_images) % num_classes, guidance_scale=DEFAULT_GUIDANCE_SCALE) if num_classes else {}
         images = self.model.generate(num_images, self.diffusion_steps, initial_noise=self.initial_noise, **labels)
         self.last_path = save_image_grid(images, self.directory / f"epoch_{epoch + 1:03d}.png",
                                          num_rows=self.num_rows, num_cols=self.num_cols)

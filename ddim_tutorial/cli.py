@@ -20,7 +20,8 @@ from pathlib import Path
 from typing import Any, Iterator, Sequence
 
 from . import __version__
-from .config import PRESETS, DDIMConfig
+from ._shared import iterate_batches
+from .config import DEFAULT_GUIDANCE_SCALE, PRESETS, DDIMConfig
 
 __all__ = ["main", "build_parser", "parse_overrides", "BACKENDS"]
 
@@ -168,7 +169,8 @@ def build_parser() -> argparse.ArgumentParser:
     sample.add_argument("--class", dest="class_label", type=int, metavar="K",
                         help="class-conditional models: sample class K (default: one class per image, in turn)")
     sample.add_argument("--guidance", type=float, default=None, metavar="W",
-                        help="class-conditional models: classifier-free guidance scale (default: 3; 1 is none)")
+                        help=f"class-conditional models: classifier-free guidance scale "
+                             f"(default: {DEFAULT_GUIDANCE_SCALE:g}; 1 is none)")
     sample.add_argument("--cols", type=_positive_int, metavar="N", help="images per row (default: a square grid)")
     sample.add_argument("--min-signal-rate", type=float, metavar="R",
                         help="signal rate at the noisiest step (default: the config's)")
@@ -390,7 +392,7 @@ def _sample(args: argparse.Namespace) -> int:
 
         class_labels = (np.arange(args.num) % model.config.num_classes if args.class_label is None
                         else args.class_label)
-        labels = dict(class_labels=class_labels, guidance_scale=3.0 if args.guidance is None else args.guidance)
+        labels = dict(class_labels=class_labels, guidance_scale=DEFAULT_GUIDANCE_SCALE if args.guidance is None else args.guidance)
     elif args.class_label is not None or args.guidance is not None:
         raise CLIError("--class and --guidance need a class-conditional model (trained with num_classes > 0); "
                        "this one is unconditional.")
@@ -470,7 +472,7 @@ def _real_images(config: DDIMConfig, args: argparse.Namespace) -> Any:
     dataset = load_dataset(config.replace(batch_size=2), "validation", data_dir=args.data_dir, source=args.source,
                            repeat=False, shuffle=False)
     batches, count = [], 0
-    for batch in _iterate(dataset):
+    for batch in iterate_batches(dataset):
         batch = np.asarray(batch, dtype="float32")
         batches.append(batch[: limit - count])
         count += len(batches[-1])
@@ -481,18 +483,6 @@ def _real_images(config: DDIMConfig, args: argparse.Namespace) -> Any:
     if count < 2:
         raise CLIError(f"only {count} validation image(s) found; KID needs at least 2.")
     return np.concatenate(batches)
-
-
-def _iterate(dataset: Any) -> Iterator[Any]:
-    import keras
-
-    if hasattr(dataset, "as_numpy_iterator"):
-        yield from dataset.as_numpy_iterator()
-    elif isinstance(dataset, keras.utils.PyDataset):
-        for index in range(len(dataset)):
-            yield dataset[index]
-    else:
-        yield from dataset
 
 
 # --------------------------------------------------------------------------------- main

@@ -25,7 +25,6 @@ noise, and one cached result per slider setting.
 from __future__ import annotations
 
 import functools
-
 import math
 from collections import OrderedDict
 from typing import Any

@@ -19,6 +19,9 @@ __all__ = ["DDIMConfig", "PRESETS"]
 _LOSSES = ("mae", "mse")
 #: What the network can be trained to predict (see predictions.components_from_predictions).
 PREDICTION_TYPES = ("noise", "image", "velocity")
+#: The classifier-free guidance scale that class-conditional sampling uses unless told otherwise:
+#: where species32's samples show their species without over-saturating (lesson 8's sweep).
+DEFAULT_GUIDANCE_SCALE = 3.0
 # Below this the first sampling step divides by a signal rate that float32 cannot resolve.
 MIN_SIGNAL_RATE_FLOOR = 1e-3
 _PRECISIONS = (None, "float32", "mixed_float16", "mixed_bfloat16")

@@ -32,6 +32,7 @@ from urllib.parse import urlsplit
 import keras
 import numpy as np
 
+from ._shared import to_numpy
 from .folders import SPLITS, folder_class_names, load_image_folder
 from .synthetic import SYNTHETIC_CLASS_NAMES, synthetic_flowers
 
@@ -425,7 +426,7 @@ def take_images(dataset_or_array: Any, num_images: int) -> np.ndarray:
             chunk = chunk["images"]
         elif isinstance(chunk, (tuple, list)):
             chunk = chunk[0]
-        array = chunk if isinstance(chunk, np.ndarray) else np.asarray(keras.ops.convert_to_numpy(chunk))
+        array = to_numpy(chunk)
         if array.ndim == 3:  # an unbatched dataset yields single images
             array = array[None]
         collected.append(array[: num_images - count])

@@ -18,6 +18,8 @@ from typing import Any
 
 import numpy as np
 
+from ._shared import to_numpy
+
 __all__ = ["slerp", "lerp", "angle_between", "seeded_noise", "interpolation_noises", "interpolate",
            "interpolation_grid"]
 
@@ -139,7 +141,7 @@ def interpolate(model: Any, seed_a: int, seed_b: int, num_images: int = 8, *,
         fractions = np.linspace(0.0, 1.0, num_images)
     noises = interpolation_noises(model.config.image_size, seed_a, seed_b, fractions, spherical=spherical)
     images = model.generate(len(noises), diffusion_steps, initial_noise=noises)
-    return _to_numpy(images)
+    return to_numpy(images, np.float32)
 
 
 def interpolation_grid(model: Any, seeds: Sequence[int] = (0, 1, 2, 3), size: int = 5, *,
@@ -161,13 +163,4 @@ def interpolation_grid(model: Any, seeds: Sequence[int] = (0, 1, 2, 3), size: in
     left = slerp(corners[0], corners[2], fractions)
     right = slerp(corners[1], corners[3], fractions)
     noises = np.concatenate([slerp(left[row], right[row], fractions) for row in range(size)])
-    return _to_numpy(model.generate(len(noises), diffusion_steps, initial_noise=noises))
-
-
-def _to_numpy(images: Any) -> np.ndarray:
-    try:
-        return np.asarray(images, dtype=np.float32)
-    except (TypeError, ValueError, RuntimeError):
-        import keras
-
-        return np.asarray(keras.ops.convert_to_numpy(images), dtype=np.float32)
+    return to_numpy(model.generate(len(noises), diffusion_steps, initial_noise=noises), np.float32)

@@ -258,18 +258,20 @@ class DiffusionModel(keras.Model):
         class_labels = ops.reshape(ops.cast(class_labels, "int32"), (-1,))
         if not training or self.config.label_dropout == 0:
             return class_labels
-        keep = replica_draw(self._device_setup, lambda batch: keras.random.uniform((batch, 1, 1, 1), seed=self.seed_generator),
-                                  (shape[0], 1, 1, 1))
+        keep = replica_draw(self._device_setup,
+                            lambda batch: keras.random.uniform((batch, 1, 1, 1), seed=self.seed_generator),
+                            (shape[0], 1, 1, 1))
         keep = ops.reshape(keep, (-1,)) >= self.config.label_dropout
         return ops.where(keep, class_labels, ops.full_like(class_labels, self.config.num_classes))
 
     def _draw_noises_and_times(self, shape: tuple) -> tuple[Any, Any]:
         """Random noises and diffusion times for a training batch (see :func:`distribution.replica_draw`)."""
-        noises = replica_draw(self._device_setup, lambda batch: keras.random.normal((batch, *shape[1:]), seed=self.seed_generator),
-                                    shape)
-        times = replica_draw(self._device_setup, lambda batch: keras.random.uniform((batch, 1, 1, 1), minval=0.0, maxval=1.0,
-                                                                      seed=self.seed_generator),
-                                   (shape[0], 1, 1, 1))
+        noises = replica_draw(self._device_setup,
+                              lambda batch: keras.random.normal((batch, *shape[1:]), seed=self.seed_generator), shape)
+        times = replica_draw(self._device_setup,
+                             lambda batch: keras.random.uniform((batch, 1, 1, 1), minval=0.0, maxval=1.0,
+                                                                seed=self.seed_generator),
+                             (shape[0], 1, 1, 1))
         return noises, times
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
@@ -297,8 +299,9 @@ class DiffusionModel(keras.Model):
             real_images = self.denormalize(y_pred["images"])
             shape = tuple(real_images.shape) if None not in real_images.shape else ops.shape(real_images)
             # Each replica its own slice of the noise, or they would all score the same images.
-            initial_noise = replica_draw(self._device_setup, 
-                lambda batch: keras.random.normal((batch, *shape[1:]), seed=self.seed_generator), shape)
+            initial_noise = replica_draw(
+                self._device_setup, lambda batch: keras.random.normal((batch, *shape[1:]), seed=self.seed_generator),
+                shape)
             # compiled=False: this already runs inside Keras' compiled test step.
             generated_images = self.generate(shape[0], self.config.kid_diffusion_steps,
                                              initial_noise=initial_noise, compiled=False)

@@ -13,8 +13,8 @@ import csv
 import io
 import math
 import os
-from pathlib import Path
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np

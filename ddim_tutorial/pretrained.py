@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 
 from .checkpoints import CheckpointError
-from .config import DDIMConfig
+from .config import DEFAULT_GUIDANCE_SCALE, DDIMConfig
 from .evaluation import validation_noise_loss
 
 __all__ = ["BundledModelError", "available", "card", "load", "default_name", "bundled_dir", "validation_noise_loss",
@@ -170,7 +170,6 @@ def reference_samples(name: str) -> dict[str, np.ndarray]:
         return {key: data[key] for key in data.files}
 
 
-# ------------------------------------------------------------------------- evaluation
 # ---------------------------------------------------------------------------- export
 def _to_float16_h5(source: Path, target: Path) -> None:
     """Copy a Keras weights file, storing float arrays as float16 (same groups and attributes)."""
@@ -302,7 +301,8 @@ def write_card(info: dict[str, Any]) -> str:
         ("Split", training["split"]),
         *([("Labels", f"{config['num_classes']} species ({', '.join(config.get('class_names') or [])}) through a "
                       f"class embedding, label dropout {config['label_dropout']}; sample one with "
-                      f"`model.generate(8, class_labels=k, guidance_scale=3.0)`")] if config.get("num_classes") else []),
+                      f"`model.generate(8, class_labels=k, guidance_scale={DEFAULT_GUIDANCE_SCALE})`")]
+          if config.get("num_classes") else []),
         ("Augmentation", "horizontal flips" if config["augment_flip"] else "none"),
         ("Optimizer", f"AdamW, learning rate {config['learning_rate']}, weight decay {config['weight_decay']}, "
                       f"batch {config['batch_size']}"),

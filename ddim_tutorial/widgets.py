@@ -51,6 +51,7 @@ from typing import Any
 
 import numpy as np
 
+from .config import DEFAULT_GUIDANCE_SCALE
 from .plotting import figure_to_png, image_grid, plot_schedules, plot_trajectory, to_pixels
 
 __all__ = [
@@ -538,7 +539,7 @@ class GuidanceExplorer(Explorer):
     grid = True
 
     def __init__(self, model: Any, class_names: list[str] | None = None, num_images: int = 6, *, class_label: int = 0,
-                 guidance_scale: float = 3.0, max_guidance: float = 10.0, steps: int | None = None,
+                 guidance_scale: float = DEFAULT_GUIDANCE_SCALE, max_guidance: float = 10.0, steps: int | None = None,
                  max_steps: int = 50, seed: int = 0, live: bool | str = "auto") -> None:
         _check_model(model)
         num_classes = model.config.num_classes
@@ -581,7 +582,7 @@ class GuidanceExplorer(Explorer):
 
 
 def guidance_explorer(model: Any, class_names: list[str] | None = None, num_images: int = 6, *, class_label: int = 0,
-                      guidance_scale: float = 3.0, max_guidance: float = 10.0, steps: int | None = None,
+                      guidance_scale: float = DEFAULT_GUIDANCE_SCALE, max_guidance: float = 10.0, steps: int | None = None,
                       max_steps: int = 50, seed: int = 0, live: bool | str = "auto") -> GuidanceExplorer:
     """A species picker and a guidance-scale slider over a grid of one class-conditional model's images.
 
