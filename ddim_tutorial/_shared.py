@@ -29,6 +29,13 @@ def check_positive_int(name: str, value: Any, minimum: int = 1, *, advice: str |
         raise ValueError(f"{name}={value!r} is invalid: {advice or default}.")
 
 
+def check_generative_model(model: Any) -> None:
+    """Raise unless ``model`` can sample like a ``DiffusionModel`` (a ``config`` and ``generate``)."""
+    if getattr(model, "config", None) is None or not callable(getattr(model, "generate", None)):
+        raise ValueError(f"model of type {type(model).__name__} is invalid: pass a trained DiffusionModel "
+                         "(something with .config and .generate(...), e.g. lesson.get_trained_model()).")
+
+
 def to_numpy(value: Any, dtype: Any = None) -> np.ndarray:
     """A NumPy array of an array, a list or a tensor of any backend (on any device, any dtype)."""
     if not isinstance(value, np.ndarray):

@@ -31,7 +31,7 @@ import keras
 
 from .config import DDIMConfig
 
-__all__ = ["CheckpointError", "save_checkpoint", "load_checkpoint", "load_weights_into",
+__all__ = ["CheckpointError", "save_checkpoint", "load_checkpoint", "load_weights_into", "listed_differences",
            "read_checkpoint_config", "read_training_state", "resolve_checkpoint", "checkpoint_exists",
            "ARCHITECTURE_FIELDS", "WEIGHTS_FILE", "CONFIG_FILE", "METADATA_FILE", "TRAINING_STATE_FILE"]
 
@@ -126,7 +126,7 @@ def save_checkpoint(model: Any, directory: str | os.PathLike, *, metadata: dict[
                 f"cannot save a checkpoint to {str(directory)!r}: the folder holds other files "
                 f"({', '.join(foreign[:3])}{', ...' if len(foreign) > 3 else ''}) that a save would delete; "
                 "save into a new or empty folder, such as a 'checkpoint' folder inside it.")
-    if not _is_adapted(model):
+    if not getattr(model, "is_adapted", False):  # DiffusionModel.is_adapted reads the normalizer itself
         raise CheckpointError("the model's normalizer was never adapted; call model.adapt_normalizer(images) "
                               "before saving, or the checkpoint could not sample.")
     from . import __version__
@@ -227,13 +227,19 @@ def read_training_state(directory: str | os.PathLike) -> dict[str, Any]:
     return state
 
 
+def listed_differences(stored: DDIMConfig, config: DDIMConfig, fields: tuple[str, ...] | None = ARCHITECTURE_FIELDS,
+                       *, names: tuple[str, str] = ("checkpoint", "requested")) -> str:
+    """The ``fields`` (None: all) in which ``config`` differs from a checkpoint's ``stored`` config, for an
+    error message: ``"name: checkpoint OLD vs requested NEW; ..."`` (``names`` words the two sides),
+    or ``""`` where they agree."""
+    old_name, new_name = names
+    return "; ".join(f"{name}: {old_name} {old!r} vs {new_name} {new!r}"
+                     for name, (old, new) in stored.differences(config).items() if fields is None or name in fields)
+
+
 def _check_config(stored: DDIMConfig, config: DDIMConfig, directory: Path, fields: tuple[str, ...] | None) -> None:
-    differences = stored.differences(config)
-    if fields is not None:
-        differences = {name: values for name, values in differences.items() if name in fields}
-    if differences:
-        listed = "; ".join(f"{name}: checkpoint {old!r} vs requested {new!r}"
-                           for name, (old, new) in differences.items())
+    listed = listed_differences(stored, config, fields)
+    if listed:
         raise CheckpointError(f"the checkpoint in {str(directory)!r} was made with another config; "
                               f"fields that differ: {listed}. Use the checkpoint's own config "
                               "(load_checkpoint(directory) without config) or train a new model.")
@@ -248,10 +254,7 @@ def load_weights_into(model: Any, directory: str | os.PathLike) -> None:
     directory = resolve_checkpoint(directory)
     stored = read_checkpoint_config(directory)
     _check_config(stored, model.config, directory, ARCHITECTURE_FIELDS)
-    weights_path = directory / WEIGHTS_FILE
-    if not weights_path.exists():
-        raise CheckpointError(f"{str(directory)!r} has a config but no {WEIGHTS_FILE}; the save did not finish. "
-                              "Use an earlier checkpoint or train again.")
+    weights_path = _weights_path(directory)
     try:
         with _without_kid(model):
             model.load_weights(str(weights_path))
@@ -280,27 +283,19 @@ def load_checkpoint(directory: str | os.PathLike, config: DDIMConfig | None = No
     stored = read_checkpoint_config(directory)
     if config is not None:
         _check_config(stored, config, directory, None)
-    if not (directory / WEIGHTS_FILE).exists():
-        raise CheckpointError(f"{str(directory)!r} has a config but no {WEIGHTS_FILE}; the save did not finish. "
-                              "Use an earlier checkpoint or train again.")
+    _weights_path(directory)  # before building a model for nothing
     model = DiffusionModel(stored if with_kid else stored.replace(validation_kid=False))
     load_weights_into(model, directory)
     return model
 
 
-def _is_adapted(model: Any) -> bool:
-    """Whether the normalizer learned the data's statistics.
-
-    ``DiffusionModel.is_adapted`` alone is not enough: Keras' Normalization finalizes a
-    fresh layer to mean 0 and variance 1, which no real image data has.
-    """
-    if not getattr(model, "is_adapted", False):
-        return False
-    import numpy as np
-
-    mean = np.asarray(keras.ops.convert_to_numpy(model.normalizer.adapt_mean))
-    variance = np.asarray(keras.ops.convert_to_numpy(model.normalizer.adapt_variance))
-    return not (np.all(mean == 0.0) and np.all(variance == 1.0))
+def _weights_path(directory: Path) -> Path:
+    """The weights file beside a checkpoint's config, which a finished save always writes."""
+    path = directory / WEIGHTS_FILE
+    if not path.exists():
+        raise CheckpointError(f"{str(directory)!r} has a config but no {WEIGHTS_FILE}; the save did not finish. "
+                              "Use an earlier checkpoint or train again.")
+    return path
 
 
 def _first_line(err: BaseException) -> str:

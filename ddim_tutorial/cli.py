@@ -1,5 +1,8 @@
 """The command line: ``python -m ddim_tutorial {train,sample,kid,models,export}``.
 
+This module parses the arguments, chooses the backend and turns errors into one line;
+:mod:`ddim_tutorial.commands` does the work of each command.
+
 Keras is imported only after the arguments are parsed, because ``--backend`` must set
 ``KERAS_BACKEND`` before the first ``import keras``. Mistakes the user can fix (a bad
 value, a missing folder, a damaged checkpoint, no network for a download) print one line
@@ -11,22 +14,19 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import importlib.util
-import json
 import os
 import sys
 import warnings
-from pathlib import Path
 from typing import Any, Iterator, Sequence
 
 from . import __version__
-from ._shared import iterate_batches
-from .config import DEFAULT_GUIDANCE_SCALE, PRESETS, DDIMConfig
+from .backends import BACKENDS, BackendError, select_backend
+from . import commands
+from .commands import CLIError
+from .config import DEFAULT_GUIDANCE_SCALE, PRESETS
 
-__all__ = ["main", "build_parser", "parse_overrides", "BACKENDS"]
+__all__ = ["main", "build_parser"]
 
-#: Keras backends the package supports, and the module each one needs.
-BACKENDS = {"tensorflow": "tensorflow", "jax": "jax", "torch": "torch"}
 SOURCES = ("auto", "tfds", "folder", "synthetic")
 EXIT_USAGE = 2
 
@@ -81,10 +81,6 @@ examples:
 """
 
 
-class CLIError(ValueError):
-    """A bad command line the parser itself cannot catch."""
-
-
 # ------------------------------------------------------------------------------ parser
 def _positive_int(text: str) -> int:
     try:
@@ -98,23 +94,28 @@ def _positive_int(text: str) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     formatter = argparse.RawDescriptionHelpFormatter
-    backend_help = ("Keras backend: tensorflow, jax or torch (default: $KERAS_BACKEND, else tensorflow); "
-                    "set before Keras is imported")
+    # --backend is accepted before the command and after it; given nowhere, args has no "backend".
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--backend", choices=sorted(BACKENDS), default=argparse.SUPPRESS, help=backend_help)
-
+    common.add_argument("--backend", choices=sorted(BACKENDS), default=argparse.SUPPRESS,
+                        help="Keras backend: tensorflow, jax or torch (default: $KERAS_BACKEND, else tensorflow); "
+                             "set before Keras is imported")
     parser = argparse.ArgumentParser(
-        prog="python -m ddim_tutorial", formatter_class=formatter, epilog=_MAIN_EPILOG,
+        prog="python -m ddim_tutorial", parents=[common], formatter_class=formatter, epilog=_MAIN_EPILOG,
         description="Train a denoising diffusion implicit model (DDIM), sample from it and measure its KID.")
-    parser.add_argument("--backend", choices=sorted(BACKENDS), default=None, help=backend_help)
     parser.add_argument("--version", action="version", version=f"ddim_tutorial {__version__}")
-    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
-    commands.required = True
+    subcommands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    subcommands.required = True
 
-    train = commands.add_parser(
-        "train", parents=[common], formatter_class=formatter, epilog=_TRAIN_EPILOG,
-        help="train a model; writes samples, a loss history and checkpoints to --out",
-        description="Train a DiffusionModel on a folder of images, Oxford Flowers 102 or synthetic flowers.")
+    def command(name: str, handler: Any, epilog: str | None, help: str, description: str) -> argparse.ArgumentParser:
+        """A subcommand that takes --backend too and runs ``handler(args)``."""
+        subparser = subcommands.add_parser(name, parents=[common], formatter_class=formatter, epilog=epilog,
+                                        help=help, description=description)
+        subparser.set_defaults(handler=handler)
+        return subparser
+
+    train = command("train", commands.run_train, _TRAIN_EPILOG,
+                    "train a model; writes samples, a loss history and checkpoints to --out",
+                    "Train a DiffusionModel on a folder of images, Oxford Flowers 102 or synthetic flowers.")
     train.add_argument("--preset", choices=sorted(PRESETS),
                        help="starting config: smoke (CPU minutes), workshop (short GPU class), reference "
                             "(the Keras example, 50 epochs); with --resume the checkpoint's config is the default")
@@ -146,12 +147,10 @@ def build_parser() -> argparse.ArgumentParser:
                        help="fine-tune: start from a bundled model (e.g. flowers32) or a checkpoint folder; its "
                             "config is the default (an unconditional model may become class-conditional with "
                             "--set num_classes=N)")
-    train.set_defaults(handler=_train)
 
-    sample = commands.add_parser(
-        "sample", parents=[common], formatter_class=formatter, epilog=_SAMPLE_EPILOG,
-        help="generate images from a checkpoint and save them as a grid picture",
-        description="Generate images with the EMA network of a checkpoint and save them as one grid.")
+    sample = command("sample", commands.run_sample, _SAMPLE_EPILOG,
+                     "generate images from a checkpoint and save them as a grid picture",
+                     "Generate images with the EMA network of a checkpoint and save them as one grid.")
     source = sample.add_mutually_exclusive_group(required=True)
     source.add_argument("--checkpoint", metavar="DIR", help="a checkpoint folder (e.g. runs/w/best)")
     source.add_argument("--bundled", metavar="NAME",
@@ -176,12 +175,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="signal rate at the noisiest step (default: the config's)")
     sample.add_argument("--max-signal-rate", type=float, metavar="R",
                         help="signal rate at the cleanest step (default: the config's)")
-    sample.set_defaults(handler=_sample)
 
-    kid = commands.add_parser(
-        "kid", parents=[common], formatter_class=formatter, epilog=_KID_EPILOG,
-        help="measure the Kernel Inception Distance between generated and real images",
-        description="Generate images from a checkpoint and print KID = mean ± std against real validation images.")
+    kid = command("kid", commands.run_kid, _KID_EPILOG, "measure the Kernel Inception Distance between generated and real images",
+                  "Generate images from a checkpoint and print KID = mean ± std against real validation images.")
     kid.add_argument("--checkpoint", required=True, metavar="DIR", help="a checkpoint folder")
     kid.add_argument("--data-dir", metavar="DIR", help="folder of real images (its validation/test part is used)")
     kid.add_argument("--source", choices=SOURCES, default="auto", help="where real images come from (default: auto)")
@@ -196,17 +192,14 @@ def build_parser() -> argparse.ArgumentParser:
     kid.add_argument("--subset-size", type=_positive_int, metavar="N",
                      help="images per KID subset (default: half the images, at most 1000)")
     kid.add_argument("--seed", type=int, default=0, metavar="S", help="seed of the generated images (default: 0)")
-    kid.set_defaults(handler=_kid)
 
-    models = commands.add_parser("models", parents=[common], help="list the trained models bundled with the package",
-                                 description="List the bundled models with their one-line summaries.")
-    models.set_defaults(handler=_models)
+    command("models", commands.run_models, None, "list the trained models bundled with the package",
+            "List the bundled models with their one-line summaries.")
 
-    export = commands.add_parser(
-        "export", parents=[common], formatter_class=formatter,
-        help="turn a training checkpoint into a bundled model (float16 EMA weights, config, model card)",
-        description="Write ddim_tutorial/bundled/NAME/ from a checkpoint: the EMA weights in float16, the config "
-                    "and normalizer, reference samples, and a model card with the measured figures.")
+    export = command("export", commands.run_export, None,
+                     "turn a training checkpoint into a bundled model (float16 EMA weights, config, model card)",
+                     "Write ddim_tutorial/bundled/NAME/ from a checkpoint: the EMA weights in float16, the config "
+                     "and normalizer, reference samples, and a model card with the measured figures.")
     export.add_argument("--checkpoint", required=True, metavar="DIR", help="the checkpoint to ship (e.g. runs/f/last)")
     export.add_argument("--name", required=True, help="the bundled model's name, e.g. flowers32")
     export.add_argument("--data-dir", required=True, metavar="DIR",
@@ -224,54 +217,24 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--script", help="the script that wraps both commands, for the card")
     export.add_argument("--progress-note", default="", help="a sentence on how training will continue")
     export.add_argument("--root", metavar="DIR", help="write under DIR instead of the package's bundled/ folder")
-    export.set_defaults(handler=_export)
     return parser
 
 
 # ------------------------------------------------------------------------------ helpers
-def parse_overrides(pairs: Sequence[str]) -> dict[str, Any]:
-    """``["lr=1e-4", "widths=[16,32]"]`` -> ``{"lr": 1e-4, "widths": [16, 32]}`` (JSON, else text)."""
-    overrides: dict[str, Any] = {}
-    for pair in pairs:
-        field, separator, text = pair.partition("=")
-        field = field.strip()
-        if not separator or not field:
-            raise CLIError(f"--set {pair!r} is invalid: write FIELD=VALUE, e.g. --set learning_rate=3e-4.")
-        overrides[field] = _parse_value(text.strip())
-    return overrides
-
-
-def _parse_value(text: str) -> Any:
-    python_literals = {"None": None, "none": None, "True": True, "False": False}
-    if text in python_literals:
-        return python_literals[text]
-    try:
-        return json.loads(text)
-    except ValueError:
-        return text
-
-
 def _select_backend(requested: str | None) -> str:
     """Set KERAS_BACKEND (before Keras is imported) and check that its package is installed."""
-    if requested is None:
-        name = os.environ.get("KERAS_BACKEND", "").strip() or None
-        if name is not None and name not in BACKENDS:
-            raise CLIError(f"KERAS_BACKEND={name!r} is not a backend this package supports; set it to "
-                           "tensorflow, jax or torch, or pass --backend.")
-    else:
-        name = requested
-    if "keras" in sys.modules:
-        current = sys.modules["keras"].backend.backend()
-        if name is not None and name != current:
-            raise CLIError(f"--backend {name} cannot take effect: Keras is already imported with the {current} "
-                           "backend in this process; run the command in a fresh process.")
-        return current
-    if name is not None:
-        os.environ["KERAS_BACKEND"] = name
-        if importlib.util.find_spec(BACKENDS[name]) is None:
-            raise CLIError(f"the {name} backend needs the '{BACKENDS[name]}' package, which is not installed; "
-                           f"pip install {BACKENDS[name]} or choose another --backend.")
-    return name or "tensorflow"
+    name = requested if requested is not None else (os.environ.get("KERAS_BACKEND", "").strip() or None)
+    try:
+        return select_backend(name, check_installed=True)
+    except BackendError as error:
+        raise CLIError({
+            "unknown": f"KERAS_BACKEND={name!r} is not a backend this package supports; set it to "
+                       "tensorflow, jax or torch, or pass --backend.",
+            "running": f"--backend {name} cannot take effect: Keras is already imported with the {error.active} "
+                       "backend in this process; run the command in a fresh process.",
+            "missing": f"the {name} backend needs the '{name}' package, which is not installed; "
+                       f"pip install {name} or choose another --backend.",
+        }[error.reason]) from None
 
 
 @contextlib.contextmanager
@@ -298,206 +261,25 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     from .callbacks import NonFiniteLossError
     from .checkpoints import CheckpointError
     from .data import DatasetUnavailableError
-    from .kid import InceptionWeightsUnavailableError
+    from .inception import InceptionWeightsUnavailableError
 
     return (ValueError, FileNotFoundError, NotADirectoryError, IsADirectoryError, PermissionError,
             CheckpointError, DatasetUnavailableError, InceptionWeightsUnavailableError, NonFiniteLossError)
 
 
-def _check_picture_path(path: str) -> Path:
-    from matplotlib.figure import Figure
-
-    picture = Path(path)
-    if picture.is_dir():
-        raise CLIError(f"--out {path!r} is a folder; name the picture file, e.g. {str(picture / 'grid.png')!r}.")
-    formats = Figure().canvas.get_supported_filetypes()
-    suffix = picture.suffix.lower().lstrip(".")
-    if suffix not in formats:
-        raise CLIError(f"--out {path!r} is invalid: name a picture file ending in one of "
-                       f"{', '.join('.' + name for name in sorted(formats))} (e.g. grid.png).")
-    return picture
-
-
-# ----------------------------------------------------------------------------- commands
-def _train(args: argparse.Namespace) -> int:
-    from .checkpoints import checkpoint_exists, read_checkpoint_config
-    from .training import train
-
-    out = Path(args.out)
-    if args.resume and args.overwrite:
-        raise CLIError("--resume and --overwrite contradict each other; pick one.")
-    initial_model = None
-    if args.start_from is not None:
-        if args.resume:
-            raise CLIError("--start-from and --resume contradict each other: --resume continues DIR/last.")
-        initial_model = _open_model(args.start_from)
-    if args.preset is not None:
-        config = DDIMConfig.preset(args.preset)
-    elif initial_model is not None:
-        config = initial_model.config
-    elif args.resume:
-        config = read_checkpoint_config(out / "last")
-    else:
-        raise CLIError(f"train needs --preset NAME (one of {', '.join(sorted(PRESETS))}), "
-                       "or --resume to continue a run.")
-    overrides = parse_overrides([pair for group in args.overrides for pair in group])
-    for field, value in (("batch_size", args.batch_size), ("seed", args.seed), ("num_epochs", args.epochs)):
-        if value is not None:
-            overrides[field] = value
-    config = config.replace(**overrides) if overrides else config
-    if not args.resume and not args.overwrite and checkpoint_exists(out / "last"):
-        raise CLIError(f"--out {str(out)!r} already holds a checkpoint of an earlier run ({out / 'last'}); "
-                       "pass --resume to continue it, --overwrite to start afresh, or choose another --out.")
-    verbose = "auto" if args.verbose is None else args.verbose
-    train(config, data_dir=args.data_dir, source=args.source, epochs=config.num_epochs, out=out,
-          resume=args.resume, verbose=verbose, validation=not args.no_validation,
-          max_train_batches=args.steps_per_epoch, initial_model=initial_model)
-    return 0
-
-
-def _open_model(name_or_folder: str) -> Any:
-    """A bundled model by name, or a checkpoint folder."""
-    from . import pretrained
-    from .checkpoints import load_checkpoint
-
-    if name_or_folder in pretrained.available():
-        return pretrained.load(name_or_folder)
-    if not Path(name_or_folder).is_dir():
-        raise CLIError(f"--start-from {name_or_folder!r} is neither a bundled model "
-                       f"({', '.join(pretrained.available())}) nor a checkpoint folder.")
-    return load_checkpoint(name_or_folder)
-
-
-def _configure_devices(count: int) -> None:
-    from .distribution import configure_devices
-
-    configure_devices(count)
-
-
-def _sample(args: argparse.Namespace) -> int:
-    from .plotting import save_image_grid
-    from .checkpoints import load_checkpoint
-
-    picture = _check_picture_path(args.out)
-    if args.bundled is not None:
-        from . import pretrained
-
-        model = pretrained.load(args.bundled)
-    else:
-        model = load_checkpoint(args.checkpoint)
-    steps = model.config.plot_diffusion_steps if args.steps is None else args.steps
-    labels = {}
-    if model.config.num_classes:
-        import numpy as np
-
-        class_labels = (np.arange(args.num) % model.config.num_classes if args.class_label is None
-                        else args.class_label)
-        labels = dict(class_labels=class_labels, guidance_scale=DEFAULT_GUIDANCE_SCALE if args.guidance is None else args.guidance)
-    elif args.class_label is not None or args.guidance is not None:
-        raise CLIError("--class and --guidance need a class-conditional model (trained with num_classes > 0); "
-                       "this one is unconditional.")
-    images = model.generate(args.num, steps, eta=args.eta, seed=args.seed, sampler=args.sampler,
-                            min_signal_rate=args.min_signal_rate, max_signal_rate=args.max_signal_rate, **labels)
-    save_image_grid(images, picture, num_cols=args.cols)
-    sampler = "" if args.sampler == "ddim" else f", {args.sampler}"
-    print(f"Saved {args.num} samples ({steps} steps{sampler}, eta={args.eta:g}, seed {args.seed}) to {picture}.")
-    return 0
-
-
-def _kid(args: argparse.Namespace) -> int:
-    from .checkpoints import load_checkpoint
-    from .kid import compute_kid
-
-    weights = None if args.weights.strip().lower() == "none" else args.weights
-    model = load_checkpoint(args.checkpoint)
-    real_images = _real_images(model.config, args)
-    subset_size = args.subset_size or min(1000, max(2, len(real_images) // 2))
-    result = compute_kid(model, real_images, num_images=len(real_images), batch_size=args.batch_size,
-                         diffusion_steps=args.steps, weights=weights, subset_size=subset_size, seed=args.seed)
-    print(result)
-    return 0
-
-
-def _models(args: argparse.Namespace) -> int:
-    from . import pretrained
-
-    listed = pretrained.available()
-    if not listed:
-        print("No bundled models are installed.")
-    for name, summary in listed.items():
-        print(f"{name:10s} {summary}")
-    return 0
-
-
-def _export(args: argparse.Namespace) -> int:
-    import platform
-
-    import keras
-
-    from . import pretrained
-    from .checkpoints import read_checkpoint_config
-    from .folders import load_image_folder
-
-    config = read_checkpoint_config(args.checkpoint)
-    images = load_image_folder(args.data_dir, config.image_size, "validation")
-    backend = keras.backend.backend()
-    software = f"Keras {keras.__version__} on {backend}, Python {platform.python_version()}"
-    if backend == "tensorflow":
-        import tensorflow as tf
-
-        software += f", TensorFlow {tf.__version__}"
-    root = Path(args.root) if args.root else None
-    export_command = (f"python -m ddim_tutorial export --checkpoint runs/{args.name}/last --name {args.name} "
-                      "--data-dir flowers12 --summary ... --train-command ... --wall-time ... --hardware ...")
-    training = {"command": args.train_command, "export_command": export_command, "wall_time": args.wall_time,
-                "hardware": args.hardware, "software": software, "data": args.data, "split": args.split,
-                "target_images": args.target_images, "progress_note": args.progress_note, "script": args.script,
-                "provenance": pretrained.PROVENANCE}
-    folder = pretrained.export(args.checkpoint, args.name, summary=args.summary, training=training,
-                               validation_images=images, root=root)
-    info = pretrained.card(args.name) if root is None else json.loads((folder / pretrained.INFO_NAME).read_text())
-    print(f"Wrote {folder}: {info['training']['images_seen']:,} images seen, validation noise loss "
-          f"{info['evaluation']['validation_noise_loss']:.4f}.")
-    return 0
-
-
-def _real_images(config: DDIMConfig, args: argparse.Namespace) -> Any:
-    """Up to ``--num`` (default 1000) validation images in [0, 1], as one array."""
-    import numpy as np
-
-    from .data import load_dataset
-
-    limit = args.num or 1000
-    # Batches of 2: the pipeline drops an incomplete last batch, so at most one image is lost.
-    dataset = load_dataset(config.replace(batch_size=2), "validation", data_dir=args.data_dir, source=args.source,
-                           repeat=False, shuffle=False)
-    batches, count = [], 0
-    for batch in iterate_batches(dataset):
-        batch = np.asarray(batch, dtype="float32")
-        batches.append(batch[: limit - count])
-        count += len(batches[-1])
-        if count >= limit:
-            break
-    if args.num is not None and count < args.num:
-        raise CLIError(f"--num {args.num} is more than the {count} validation images available; ask for fewer.")
-    if count < 2:
-        raise CLIError(f"only {count} validation image(s) found; KID needs at least 2.")
-    return np.concatenate(batches)
-
-
 # --------------------------------------------------------------------------------- main
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status (0, 2, 130 or 143)."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    args = build_parser().parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     os.environ.setdefault("MPLBACKEND", "Agg")
     with _one_line_warnings():
         try:
             _select_backend(getattr(args, "backend", None))
             if getattr(args, "devices", None) is not None:
-                # Before Keras starts: JAX can only split a CPU into virtual devices then.
-                _configure_devices(args.devices)
+                from .distribution import configure_devices
+
+                configure_devices(args.devices)  # before Keras starts: JAX can only split a CPU into devices then
         except ValueError as error:
             print(f"error: {_one_line(error)}", file=sys.stderr)
             return EXIT_USAGE

@@ -18,15 +18,14 @@ than one layer at a time. :class:`CompiledSampler` runs the same arithmetic as
 The number of steps, the signal rates, ``eta`` and the seed enter as tensors, so moving
 those sliders never re-compiles; a new trace happens only for a new batch size, image
 shape or dtype, and once for each sampler (DDIM and DPM-Solver++(2S) are two programs).
-:class:`InteractiveSampler` adds what a notebook slider needs: a resident model and initial
-noise, and one cached result per slider setting.
+A :class:`~ddim_tutorial.model.DiffusionModel` keeps one resident sampler, so the lessons'
+explorers (:mod:`ddim_tutorial.widgets`) reuse its compiled programs for every slider move.
 """
 
 from __future__ import annotations
 
 import functools
 import math
-from collections import OrderedDict
 from typing import Any
 
 import keras
@@ -38,7 +37,7 @@ from .predictions import make_denoiser, null_label_of, validate_guidance, valida
 from .sampling import (MAX_SEED, ddim_step, dpm_solver_2s_step, reverse_diffusion_steps, step_noise,
                        validate_sampler, validate_sampling_args, validate_seed)
 
-__all__ = ["CompiledSampler", "InteractiveSampler", "sampling_loop"]
+__all__ = ["CompiledSampler", "sampling_loop"]
 
 
 def sampling_loop(denoise: Any, initial_noise: Any, diffusion_steps: Any, start_angle: Any,
@@ -391,61 +390,3 @@ class _inference_context:
     def __exit__(self, *exc):
         if self._context is not None:
             self._context.__exit__(*exc)
-
-
-class InteractiveSampler:
-    """What a notebook slider needs: a resident model and noise, and a cache per setting.
-
-    The initial noise is drawn once, so moving a slider changes only what the slider
-    controls. Each setting's grid is computed once (compiled) and then served from a
-    cache of ``cache_size`` entries; call :meth:`clear_cache` after changing the weights.
-
-    >>> sampler = InteractiveSampler(model, num_images=6, seed=0)
-    >>> grid = sampler(diffusion_steps=20, eta=0.0)    # NumPy [6, S, S, 3] in [0, 1]
-    """
-
-    def __init__(self, model: Any, num_images: int = 6, *, seed: int = 0, cache_size: int = 256,
-                 sampler: CompiledSampler | None = None):
-        if not isinstance(cache_size, int) or isinstance(cache_size, bool) or cache_size < 1:
-            raise ValueError(f"cache_size={cache_size!r} is invalid: use an integer >= 1.")
-        validate_seed(seed)
-        self.model = model
-        # A DiffusionModel's own sampler is shared, so its compiled programs are reused.
-        self.sampler = sampler or getattr(model, "sampler", None) or CompiledSampler(model)
-        self.initial_noise = model.initial_noise(num_images, seed=seed)
-        self.cache_size = cache_size
-        self._cache: OrderedDict = OrderedDict()
-        self.hits = 0
-        self.misses = 0
-
-    def __call__(self, diffusion_steps: int, *, eta: float = 0.0, min_signal_rate: float | None = None,
-                 max_signal_rate: float | None = None, seed: int = 0, sampler: str = "ddim",
-                 class_labels: Any = None, guidance_scale: float = 1.0) -> np.ndarray:
-        """The grid for one slider setting, in pixel space, as a float32 NumPy array."""
-        labels = None if class_labels is None else tuple(np.asarray(class_labels).reshape(-1).tolist())
-        key = (sampler, diffusion_steps, float(eta), min_signal_rate, max_signal_rate, seed if eta > 0 else None,
-               labels, float(guidance_scale) if labels is not None else None)
-        if key in self._cache:
-            self.hits += 1
-            self._cache.move_to_end(key)
-            return self._cache[key]
-        images = self.sampler(self.initial_noise, diffusion_steps, eta=eta, seed=seed, sampler=sampler,
-                              min_signal_rate=min_signal_rate, max_signal_rate=max_signal_rate,
-                              class_labels=class_labels, guidance_scale=guidance_scale)
-        images = np.asarray(keras.ops.convert_to_numpy(images), dtype="float32")
-        images.setflags(write=False)  # cached: callers must not change it in place
-        self.misses += 1
-        self._cache[key] = images
-        if len(self._cache) > self.cache_size:
-            self._cache.popitem(last=False)
-        return images
-
-    def warm_up(self) -> None:
-        """Compile the sampling loop now (one short run), so the first slider move is fast."""
-        self.sampler(self.initial_noise, 1)
-
-    def clear_cache(self) -> None:
-        self._cache.clear()
-
-    def __len__(self) -> int:
-        return len(self._cache)

@@ -14,6 +14,8 @@ import math
 from dataclasses import dataclass, fields
 from typing import Any
 
+from ._shared import is_positive_int
+
 __all__ = ["DDIMConfig", "PRESETS"]
 
 _LOSSES = ("mae", "mse")
@@ -121,7 +123,7 @@ class DDIMConfig:
         _positive_int("block_depth", self.block_depth)
         if self.prediction_type not in PREDICTION_TYPES:
             _fail("prediction_type", self.prediction_type, f"must be one of {', '.join(map(repr, PREDICTION_TYPES))}")
-        if not isinstance(self.num_classes, int) or isinstance(self.num_classes, bool) or self.num_classes < 0:
+        if not is_positive_int(self.num_classes, minimum=0):
             _fail("num_classes", self.num_classes, "must be 0 (unconditional) or the number of classes")
         if (not isinstance(self.label_dropout, (int, float)) or isinstance(self.label_dropout, bool)
                 or not 0.0 <= self.label_dropout < 1.0):
@@ -149,7 +151,7 @@ class DDIMConfig:
         if self.jit_compile not in (True, False, "auto"):
             _fail("jit_compile", self.jit_compile, "must be True, False or 'auto'")
         _positive_int("steps_per_execution", self.steps_per_execution)
-        if self.seed is not None and (not isinstance(self.seed, int) or isinstance(self.seed, bool) or self.seed < 0):
+        if self.seed is not None and not is_positive_int(self.seed, minimum=0):
             _fail("seed", self.seed, "must be None or a non-negative integer")
         if self.kid_weights is not None and not isinstance(self.kid_weights, str):
             _fail("kid_weights", self.kid_weights, "must be 'imagenet', a path to an .h5 file, or None")
@@ -210,7 +212,7 @@ def _fail(name: str, value: Any, requirement: str) -> None:
 
 
 def _positive_int(name: str, value: Any) -> None:
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+    if not is_positive_int(value):
         _fail(name, value, "must be a positive integer")
 
 

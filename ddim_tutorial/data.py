@@ -32,20 +32,11 @@ from urllib.parse import urlsplit
 import keras
 import numpy as np
 
-from ._shared import to_numpy
+from ._shared import check_positive_int, iterate_batches, to_numpy
 from .folders import SPLITS, folder_class_names, load_image_folder
 from .synthetic import SYNTHETIC_CLASS_NAMES, synthetic_flowers
 
-__all__ = [
-    "ArrayBatches",
-    "DatasetUnavailableError",
-    "batch_images",
-    "class_names",
-    "flowers_dataset",
-    "image_folder_dataset",
-    "load_dataset",
-    "take_images",
-]
+__all__ = ["load_dataset", "DatasetUnavailableError", "batch_images", "take_images", "class_names"]
 
 #: The reference's 80/20 re-split of Oxford Flowers 102 (all three TFDS splits pooled).
 TFDS_SPLITS = {
@@ -184,6 +175,12 @@ def _finish_tf_pipeline(dataset: Any, config: Any, *, training: bool, repeat: bo
     return pipeline
 
 
+def for_partial_reading(dataset: Any) -> Any:
+    """The pipeline to read when stopping part-way: a cached pipeline's uncached twin, else itself."""
+    uncached = getattr(dataset, _UNCACHED_PIPELINE, None)
+    return uncached() if uncached is not None else dataset
+
+
 def _check_batchable(images: Any, class_labels: Any, batch_size: int) -> tuple[np.ndarray, np.ndarray | None]:
     """Images as contiguous float32 ``[N, H, W, 3]``, labels as int32 ``[N]`` (or None), enough for a batch."""
     array = np.asarray(images)
@@ -206,9 +203,8 @@ def _check_batchable(images: Any, class_labels: Any, batch_size: int) -> tuple[n
 
 def _check_count(name: str, value: Any, minimum: int = 1) -> None:
     """Raise unless ``value`` is an int (not a bool) of at least ``minimum`` (1: positive, 0: non-negative)."""
-    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
-        kind = "a positive integer" if minimum == 1 else "a non-negative integer"
-        raise ValueError(f"{name}={value!r} is invalid: it must be {kind}.")
+    kind = "a positive integer" if minimum == 1 else "a non-negative integer"
+    check_positive_int(name, value, minimum, advice=f"it must be {kind}")
 
 
 def _tf_data_available() -> bool:
@@ -399,24 +395,20 @@ def class_names(config: Any, *, data_dir: str | os.PathLike | None = None, sourc
         return list(SYNTHETIC_CLASS_NAMES)
 
 
-def take_images(dataset_or_array: Any, num_images: int) -> np.ndarray:
+def take_images(dataset_or_array: Any, num_images: int, *, at_most: bool = False) -> np.ndarray:
     """The first ``num_images`` images of an array, a ``tf.data.Dataset`` or any iterable of batches.
 
     Batches may be arrays or tensors of any backend, or tuples whose first element holds
-    the images. Raises ``ValueError`` if fewer images are available. A cached pipeline of
+    the images. Raises ``ValueError`` if fewer images are available, unless ``at_most``
+    (then all there are, up to ``num_images``). A cached pipeline of
     this module is read through its uncached twin (the same steps without ``cache()``), so
     that stopping part-way leaves no half-written cache behind for TensorFlow to warn about.
     """
     _check_count("num_images", num_images, minimum=0)
     if isinstance(dataset_or_array, np.ndarray):
         chunks: Iterable[Any] = [dataset_or_array]
-    elif hasattr(dataset_or_array, "as_numpy_iterator"):  # tf.data.Dataset, without importing TF
-        uncached = getattr(dataset_or_array, _UNCACHED_PIPELINE, None)
-        chunks = (uncached() if uncached is not None else dataset_or_array).as_numpy_iterator()
-    elif isinstance(dataset_or_array, keras.utils.PyDataset):
-        chunks = (dataset_or_array[i] for i in range(len(dataset_or_array)))
     else:
-        chunks = dataset_or_array
+        chunks = iterate_batches(for_partial_reading(dataset_or_array))
 
     collected, count = [], 0
     for chunk in chunks:
@@ -431,7 +423,7 @@ def take_images(dataset_or_array: Any, num_images: int) -> np.ndarray:
             array = array[None]
         collected.append(array[: num_images - count])
         count += len(collected[-1])
-    if count < num_images:
+    if count < num_images and not at_most:
         raise ValueError(f"asked for {num_images} images but the dataset holds only {count}.")
     if not collected:
         return np.zeros((0, 0, 0, 3), dtype=np.float32)

@@ -18,15 +18,9 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageOps
 
-__all__ = [
-    "IMAGE_EXTENSIONS",
-    "SPLITS",
-    "UnreadableImageWarning",
-    "folder_class_names",
-    "list_image_files",
-    "load_image_folder",
-    "resize_center_square",
-]
+from ._shared import check_positive_int
+
+__all__ = ["load_image_folder", "folder_class_names", "UnreadableImageWarning"]
 
 #: File name endings that :func:`load_image_folder` reads; every other file is ignored.
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff")
@@ -111,10 +105,9 @@ def load_image_folder(
     :class:`UnreadableImageWarning` each. See :func:`list_image_files` for ``split`` and
     ``seed``. ``max_images`` keeps a seeded random subset of that many images.
     """
-    if not isinstance(image_size, int) or isinstance(image_size, bool) or image_size < 1:
-        raise ValueError(f"image_size={image_size!r} is invalid: it must be a positive integer such as 64.")
-    if max_images is not None and (not isinstance(max_images, int) or isinstance(max_images, bool) or max_images < 1):
-        raise ValueError(f"max_images={max_images!r} is invalid: it must be None or a positive integer.")
+    check_positive_int("image_size", image_size, advice="it must be a positive integer such as 64")
+    if max_images is not None:
+        check_positive_int("max_images", max_images, advice="it must be None or a positive integer")
 
     files = list_image_files(directory, split, seed=seed)
     if max_images is not None and max_images < len(files):

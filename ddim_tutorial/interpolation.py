@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from ._shared import to_numpy
+from ._shared import check_generative_model, check_positive_int, to_numpy
 
 __all__ = ["slerp", "lerp", "angle_between", "seeded_noise", "interpolation_noises", "interpolate",
            "interpolation_grid"]
@@ -105,10 +105,8 @@ def seeded_noise(image_size: int, seed: int) -> np.ndarray:
     """
     import keras
 
-    if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool) or seed < 0:
-        raise ValueError(f"seed={seed!r} is invalid: use a non-negative integer.")
-    if not isinstance(image_size, (int, np.integer)) or image_size < 1:
-        raise ValueError(f"image_size={image_size!r} is invalid: use a positive integer.")
+    check_positive_int("seed", seed, minimum=0, advice="use a non-negative integer")
+    check_positive_int("image_size", image_size)
     noise = keras.random.normal((1, int(image_size), int(image_size), 3), seed=int(seed))
     return np.asarray(keras.ops.convert_to_numpy(noise), dtype=np.float32)[0]
 
@@ -120,12 +118,6 @@ def interpolation_noises(image_size: int, seed_a: int, seed_b: int, fractions: A
     return slerp(start, end, fractions) if spherical else lerp(start, end, fractions)
 
 
-def _check_model(model: Any) -> None:
-    if not callable(getattr(model, "generate", None)) or getattr(model, "config", None) is None:
-        raise ValueError(f"model of type {type(model).__name__} is invalid: pass a DiffusionModel "
-                         "(something with .config and .generate(...)).")
-
-
 def interpolate(model: Any, seed_a: int, seed_b: int, num_images: int = 8, *,
                 diffusion_steps: int | None = None, spherical: bool = True,
                 fractions: Sequence[float] | None = None) -> np.ndarray:
@@ -134,10 +126,9 @@ def interpolate(model: Any, seed_a: int, seed_b: int, num_images: int = 8, *,
     Sampling is deterministic (``eta = 0``), so the first and last images are the ones the
     two seeds give on their own. ``fractions`` overrides the evenly spaced default.
     """
-    _check_model(model)
+    check_generative_model(model)
     if fractions is None:
-        if not isinstance(num_images, int) or isinstance(num_images, bool) or num_images < 2:
-            raise ValueError(f"num_images={num_images!r} is invalid: an interpolation needs at least 2 images.")
+        check_positive_int("num_images", num_images, 2, advice="an interpolation needs at least 2 images")
         fractions = np.linspace(0.0, 1.0, num_images)
     noises = interpolation_noises(model.config.image_size, seed_a, seed_b, fractions, spherical=spherical)
     images = model.generate(len(noises), diffusion_steps, initial_noise=noises)
@@ -152,11 +143,10 @@ def interpolation_grid(model: Any, seeds: Sequence[int] = (0, 1, 2, 3), size: in
     bottom-right ``seeds[3]``. Each row slerps between its left and right edge noises, which
     slerp down the left and the right columns.
     """
-    _check_model(model)
+    check_generative_model(model)
     if len(seeds) != 4:
         raise ValueError(f"seeds has {len(seeds)} entries: give exactly four, one per corner.")
-    if not isinstance(size, int) or isinstance(size, bool) or size < 2:
-        raise ValueError(f"size={size!r} is invalid: the grid needs at least 2 images per side.")
+    check_positive_int("size", size, 2, advice="the grid needs at least 2 images per side")
     image_size = model.config.image_size
     corners = [seeded_noise(image_size, seed) for seed in seeds]
     fractions = np.linspace(0.0, 1.0, size)

@@ -29,43 +29,23 @@ the bundled model into ``finetuned/`` inside it.
 from __future__ import annotations
 
 import os
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from ._shared import check_positive_int
+from .backends import BACKENDS, BackendError, accelerator_available, select_backend
 from .config import DDIMConfig
+from .exercises import check  # re-exported: lessons check students' code with lesson.check
 
 __all__ = [
-    "FAST_ENV_VAR",
-    "DATA_ENV_VAR",
-    "CHECKPOINT_ENV_VAR",
-    "FAST_EMA",
-    "fast_mode",
-    "pick",
-    "choose_backend",
-    "lesson_config",
-    "data_dir",
-    "data_source",
-    "load_images",
-    "load_batches",
-    "run_dir",
-    "find_checkpoint",
-    "accelerator_available",
-    "TrainingPlan",
-    "training_plan",
-    "train_lesson_model",
-    "finetune_bundled",
-    "get_trained_model",
-    "describe",
-    "check",
-    "show_source",
-    "class_names",
-    "load_labelled_images",
-    "train_guidance_model",
-    "get_guidance_model",
+    "FAST_ENV_VAR", "DATA_ENV_VAR", "CHECKPOINT_ENV_VAR", "FAST_EMA", "fast_mode", "pick", "choose_backend",
+    "lesson_config", "data_dir", "data_source", "load_images", "load_batches", "run_dir", "find_checkpoint",
+    "accelerator_available", "TrainingPlan", "training_plan", "train_lesson_model", "finetune_bundled",
+    "get_trained_model", "describe", "check", "show_source", "class_names", "load_labelled_images",
+    "train_guidance_model", "get_guidance_model",
 ]
 
 FAST_ENV_VAR = "DDIM_FAST"
@@ -73,7 +53,6 @@ DATA_ENV_VAR = "DDIM_DATA_DIR"
 CHECKPOINT_ENV_VAR = "DDIM_CHECKPOINT"
 LONG_TRAINING_ENV_VAR = "DDIM_LONG_TRAINING"
 FINETUNED_DIR = "finetuned"
-BACKENDS = ("tensorflow", "jax", "torch")
 _TRUE = ("1", "true", "yes", "on")
 _FALSE = ("", "0", "false", "no", "off")
 
@@ -103,16 +82,13 @@ def choose_backend(default: str = "tensorflow") -> str:
     if default not in BACKENDS:
         raise ValueError(f"default={default!r} is invalid: choose one of {', '.join(BACKENDS)}.")
     backend = os.environ.setdefault("KERAS_BACKEND", default)
-    if backend not in BACKENDS:
-        raise ValueError(f"KERAS_BACKEND={backend!r} is invalid: use one of {', '.join(BACKENDS)}.")
-    if "keras" in sys.modules:
-        import keras
-
-        active = keras.backend.backend()
-        if active != backend:
-            raise RuntimeError(f"Keras is already running on {active!r}, so KERAS_BACKEND={backend!r} has no "
-                               "effect: restart the kernel and set the backend before importing keras.")
-    return backend
+    try:
+        return select_backend(backend)
+    except BackendError as error:
+        if error.reason == "unknown":
+            raise ValueError(f"KERAS_BACKEND={backend!r} is invalid: use one of {', '.join(BACKENDS)}.") from None
+        raise RuntimeError(f"Keras is already running on {error.active!r}, so KERAS_BACKEND={backend!r} has no "
+                           "effect: restart the kernel and set the backend before importing keras.") from None
 
 
 #: Fast mode trains only about a hundred steps. With the reference's EMA momentum of 0.999 the
@@ -159,26 +135,40 @@ def load_images(num_images: int, image_size: int | None = None, *, split: str = 
     Oxford Flowers 102 is streamed through the reference's pipeline. ``image_size``
     defaults to the lesson config's.
     """
+    return _load_from_source(num_images, image_size, split, seed, labels=False)
+
+
+def _load_from_source(num_images: int, image_size: int | None, split: str, seed: int, *, labels: bool) -> Any:
+    """``load_images`` (``labels=False``) and ``load_labelled_images`` (``labels=True``), written once."""
     from .data import take_images
     from .folders import load_image_folder
     from .synthetic import synthetic_flowers
 
-    if not isinstance(num_images, int) or isinstance(num_images, bool) or num_images < 1:
-        raise ValueError(f"num_images={num_images!r} is invalid: ask for a positive integer.")
+    check_positive_int("num_images", num_images, advice="ask for a positive integer")
     config = lesson_config()
     size = config.image_size if image_size is None else image_size
     source = data_source()
     if source == "folder":
-        images = load_image_folder(data_dir(), size, split, max_images=num_images, seed=seed)
-        if len(images) < num_images:
-            raise ValueError(f"the folder {data_dir()} has only {len(images)} {split} images; ask for fewer.")
-        return images
-    if source == "synthetic":
-        return synthetic_flowers(num_images, size, seed=seed + (10_000 if split == "validation" else 0))
-    batch_size = max(2, min(num_images, 64))
-    dataset = load_batches(config.replace(image_size=size, batch_size=batch_size, seed=seed), split,
-                           repeat=False)
-    return take_images(dataset, num_images)
+        loaded = load_image_folder(data_dir(), size, split, max_images=num_images, seed=seed, labels=labels)
+    elif source == "synthetic":
+        loaded = synthetic_flowers(num_images, size, seed=seed + (10_000 if split == "validation" else 0),
+                                   labels=labels)
+    else:
+        batches = load_batches(config.replace(image_size=size, batch_size=max(2, min(num_images, 64)), seed=seed),
+                               split, repeat=False, labels=labels)
+        if not labels:
+            return take_images(batches, num_images)
+        chosen = []
+        for batch in batches:
+            chosen.append({key: np.asarray(value) for key, value in batch.items()})
+            if sum(len(part["images"]) for part in chosen) >= num_images:
+                break
+        loaded = tuple(np.concatenate([part[key] for part in chosen]) for key in ("images", "class_labels"))
+    images = loaded[0] if labels else loaded
+    if len(images) < num_images:
+        where = f"the folder {data_dir()}" if source == "folder" else "the data"
+        raise ValueError(f"{where} has only {len(images)} {split} images; ask for fewer.")
+    return (images[:num_images], loaded[1][:num_images]) if labels else images
 
 
 def run_dir() -> Path:
@@ -203,26 +193,6 @@ def find_checkpoint(directory: str | os.PathLike | None = None) -> Path | None:
     return None
 
 
-def accelerator_available() -> bool:
-    """Whether the active Keras backend sees a GPU or TPU (imports the backend's package)."""
-    backend = os.environ.get("KERAS_BACKEND", "tensorflow")
-    try:
-        if backend == "jax":
-            import jax
-
-            return jax.default_backend() != "cpu"
-        if backend == "torch":
-            import torch
-
-            return bool(torch.cuda.is_available() or getattr(torch.backends, "mps", None)
-                        and torch.backends.mps.is_available())
-        import tensorflow as tf
-
-        return bool(tf.config.list_physical_devices("GPU") or tf.config.list_physical_devices("TPU"))
-    except ImportError:
-        return False
-
-
 @dataclass(frozen=True)
 class TrainingPlan:
     """What lesson 04 trains here: the config, the epochs, a batch cap per epoch, and why."""
@@ -241,14 +211,13 @@ def training_plan(long: bool | None = None) -> TrainingPlan:
     Full mode without a GPU: the 32x32 network of the bundled ``flowers32`` model for a run of
     minutes, since the workshop run would take hours on a CPU.
     """
+    config = lesson_config()
     if fast_mode():
-        config = lesson_config()
         return TrainingPlan(config, config.num_epochs, None,
                             "Fast mode: the small smoke-preset network for 2 short epochs (a minute on a CPU).")
     if long is None:
         long = os.environ.get(LONG_TRAINING_ENV_VAR, "").strip().lower() in _TRUE
     if long or accelerator_available():
-        config = lesson_config()
         return TrainingPlan(config, config.num_epochs, None,
                             f"Full mode: the reference network on {config.image_size}x{config.image_size} images "
                             f"for {config.num_epochs} epochs (about 10 minutes on a T4 GPU).")
@@ -289,7 +258,6 @@ def finetune_bundled(name: str | None = None, *, epochs: int = 1, learning_rate:
     batches. The run goes to ``run_dir() / "finetuned"``, which lessons 05-07 open first.
     """
     from . import pretrained
-    from .training import train
 
     if name is None:
         name, _ = pretrained.default_name(fast_mode())
@@ -297,9 +265,8 @@ def finetune_bundled(name: str | None = None, *, epochs: int = 1, learning_rate:
     config = start_model.config.replace(learning_rate=learning_rate, num_epochs=epochs)
     if max_train_batches is None and fast_mode():
         max_train_batches = 20
-    out = run_dir() / FINETUNED_DIR if out is None else Path(out)
-    return train(config, data_dir=data_dir(), source=data_source(), epochs=epochs, out=out,
-                 initial_model=start_model, max_train_batches=max_train_batches, **train_kwargs)
+    return train_lesson_model(config, epochs=epochs, out=run_dir() / FINETUNED_DIR if out is None else out,
+                              initial_model=start_model, max_train_batches=max_train_batches, **train_kwargs)
 
 
 def get_trained_model(checkpoint: str | os.PathLike | None = None, *, verbose: bool = True) -> Any:
@@ -314,11 +281,9 @@ def get_trained_model(checkpoint: str | os.PathLike | None = None, *, verbose: b
     from .checkpoints import CheckpointError, load_checkpoint, read_training_state
 
     say = print if verbose else (lambda *_: None)
+    origin = f"${CHECKPOINT_ENV_VAR}" if checkpoint is None else "the checkpoint argument"
     if checkpoint is None:
         checkpoint = os.environ.get(CHECKPOINT_ENV_VAR, "").strip() or None
-        origin = f"${CHECKPOINT_ENV_VAR}"
-    else:
-        origin = "the checkpoint argument"
     if checkpoint is not None:
         model = load_checkpoint(checkpoint)  # a bad path raises CheckpointError saying what is wrong
         say(f"Opened the checkpoint {os.fspath(checkpoint)} (from {origin}): "
@@ -357,32 +322,7 @@ def class_names() -> list[str]:
 def load_labelled_images(num_images: int, image_size: int | None = None, *, split: str = "train",
                          seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """``(images, class_labels)``: ``num_images`` images from the lessons' data source and their classes."""
-    from .folders import load_image_folder
-    from .synthetic import synthetic_flowers
-
-    if not isinstance(num_images, int) or isinstance(num_images, bool) or num_images < 1:
-        raise ValueError(f"num_images={num_images!r} is invalid: ask for a positive integer.")
-    config = lesson_config()
-    size = config.image_size if image_size is None else image_size
-    source = data_source()
-    if source == "folder":
-        images, labels = load_image_folder(data_dir(), size, split, max_images=num_images, seed=seed, labels=True)
-    elif source == "synthetic":
-        images, labels = synthetic_flowers(num_images, size, seed=seed + (10_000 if split == "validation" else 0),
-                                           labels=True)
-    else:
-        batches = load_batches(config.replace(image_size=size, batch_size=max(2, min(num_images, 64)), seed=seed),
-                               split, repeat=False, labels=True)
-        chosen = []
-        for batch in batches:
-            chosen.append({key: np.asarray(value) for key, value in batch.items()})
-            if sum(len(part["images"]) for part in chosen) >= num_images:
-                break
-        images = np.concatenate([part["images"] for part in chosen])
-        labels = np.concatenate([part["class_labels"] for part in chosen])
-    if len(images) < num_images:
-        raise ValueError(f"the data has only {len(images)} {split} images; ask for fewer.")
-    return images[:num_images], labels[:num_images]
+    return _load_from_source(num_images, image_size, split, seed, labels=True)
 
 
 def train_guidance_model(*, epochs: int | None = None, out: str | os.PathLike | None = None,
@@ -394,7 +334,6 @@ def train_guidance_model(*, epochs: int | None = None, out: str | os.PathLike | 
     it starts as the unconditional model): 5 epochs on a GPU, 2 epochs of 40 batches on a CPU.
     """
     from . import pretrained
-    from .training import train
 
     names = class_names()
     initial_model = None
@@ -408,9 +347,8 @@ def train_guidance_model(*, epochs: int | None = None, out: str | os.PathLike | 
         epochs = (5 if fast_machine else 2) if epochs is None else epochs
         if not fast_machine:
             train_kwargs.setdefault("max_train_batches", 40)
-    out = run_dir() / GUIDANCE_DIR if out is None else Path(out)
-    return train(config, data_dir=data_dir(), source=data_source(), epochs=epochs, out=out,
-                 initial_model=initial_model, **train_kwargs)
+    return train_lesson_model(config, epochs=epochs, out=run_dir() / GUIDANCE_DIR if out is None else out,
+                              initial_model=initial_model, **train_kwargs)
 
 
 def get_guidance_model(checkpoint: str | os.PathLike | None = None, *, verbose: bool = True) -> Any:
@@ -443,13 +381,6 @@ def _checkpoint_summary(model: Any, state: dict[str, Any]) -> str:
         trained = f", trained {state.get('epoch')} epoch(s), {int(state['optimizer_iterations']) * config.batch_size:,} images"
     return (f"{config.image_size}x{config.image_size} images, widths {'/'.join(map(str, config.widths))}, "
             f"{model.ema_network.count_params():,} parameters{trained}")
-
-
-def check(function: Any, name: str | None = None) -> Any:
-    """Compare your implementation of a core piece with the package's and say what is wrong, if anything."""
-    from .exercises import check as check_exercise
-
-    return check_exercise(function, name)
 
 
 def show_source(*objects: Any, only: str | tuple[str, ...] | None = None) -> None:

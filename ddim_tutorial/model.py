@@ -17,6 +17,7 @@ Speed options (off by default, so training matches the reference): mixed precisi
 from __future__ import annotations
 
 import contextlib
+import itertools
 import warnings
 from typing import Any
 
@@ -25,7 +26,7 @@ import numpy as np
 from keras import layers, ops
 
 from . import distribution
-from ._shared import dtype_policy, iterate_batches, to_numpy
+from ._shared import check_positive_int, dtype_policy, iterate_batches, to_numpy
 from .config import DDIMConfig
 from .distribution import replica_draw, scale_loss_for_replicas
 from .network import build_network
@@ -36,6 +37,16 @@ from .schedule import diffusion_schedule
 __all__ = ["DiffusionModel"]
 
 _PIXEL_LOSSES = {"mae": keras.losses.mean_absolute_error, "mse": keras.losses.mean_squared_error}
+
+
+def _checked(name: str):
+    """Keras' entry point ``name`` (``fit``, ``predict``...), after the model's eager normalizer check."""
+    def entry_point(self, *args, **kwargs):
+        self._require_adapted()
+        return getattr(super(DiffusionModel, self), name)(*args, **kwargs)
+
+    entry_point.__name__, entry_point.__qualname__ = name, f"DiffusionModel.{name}"  # Keras' docstring via help()
+    return entry_point
 
 
 @keras.saving.register_keras_serializable(package="ddim_tutorial")
@@ -62,12 +73,12 @@ class DiffusionModel(keras.Model):
         # the strategy's scope (mirrored on each device); elsewhere this is a no-op.
         setup = distribution.current_setup()
         with setup.scope() if setup is not None else contextlib.nullcontext():
-            self._build(config, **kwargs)
-        self._device_setup = setup
+            self._build(config, setup, **kwargs)
 
-    def _build(self, config: DDIMConfig, **kwargs) -> None:
+    def _build(self, config: DDIMConfig, setup: distribution.DeviceSetup | None, **kwargs) -> None:
         super().__init__(**kwargs)
         self.config = config
+        self._device_setup = setup
         # Images are normalized to zero mean and unit variance per channel, like the noise.
         self.normalizer = layers.Normalization(axis=-1, dtype="float32", name="normalizer")
         self.normalizer.build((None, config.image_size, config.image_size, 3))
@@ -92,7 +103,6 @@ class DiffusionModel(keras.Model):
         self.pixel_loss = _PIXEL_LOSSES[config.loss]
         self._ema_slots = None
         self._sampler = None
-        setup = distribution.current_setup()
         if setup is not None and setup.strategy is not None and setup.distributed:
             # Batch statistics over the whole global batch, as on one device (TensorFlow only;
             # JAX's DataParallel computes them globally by construction).
@@ -112,9 +122,8 @@ class DiffusionModel(keras.Model):
     # ------------------------------------------------------------------ pieces
     @property
     def metrics(self) -> list:
-        metrics = [self.noise_loss_tracker, self.image_loss_tracker]
-        metrics += [self.target_loss_tracker] if self.target_loss_tracker is not None else []
-        return metrics + ([self.kid] if self.kid is not None else [])
+        return [metric for metric in (self.noise_loss_tracker, self.image_loss_tracker, self.target_loss_tracker,
+                                      self.kid) if metric is not None]
 
     @property
     def is_adapted(self) -> bool:
@@ -161,8 +170,12 @@ class DiffusionModel(keras.Model):
         variance = np.maximum(total_squares / count - mean**2, 1e-8)
         if not np.all(np.isfinite(mean)):
             raise ValueError("adapt_normalizer: the images contain NaN or Inf values.")
-        self.normalizer.adapt_mean.assign(mean.astype("float32"))
-        self.normalizer.adapt_variance.assign(variance.astype("float32"))
+        self.set_normalizer(mean, variance)
+
+    def set_normalizer(self, mean: Any, variance: Any) -> None:
+        """Use these per-channel pixel statistics (adapted here, or a trained model's)."""
+        self.normalizer.adapt_mean.assign(to_numpy(mean, "float32"))
+        self.normalizer.adapt_variance.assign(to_numpy(variance, "float32"))
         self.normalizer.finalize_state()
         self._adapted = True
 
@@ -174,29 +187,8 @@ class DiffusionModel(keras.Model):
 
     # Keras' entry points, checked eagerly: inside a traced step ``is_adapted`` cannot tell,
     # and training on unnormalized pixels would fail only at the first sample grid or save.
-    def fit(self, *args, **kwargs):
-        self._require_adapted()
-        return super().fit(*args, **kwargs)
-
-    def evaluate(self, *args, **kwargs):
-        self._require_adapted()
-        return super().evaluate(*args, **kwargs)
-
-    def predict(self, *args, **kwargs):
-        self._require_adapted()
-        return super().predict(*args, **kwargs)
-
-    def train_on_batch(self, *args, **kwargs):
-        self._require_adapted()
-        return super().train_on_batch(*args, **kwargs)
-
-    def test_on_batch(self, *args, **kwargs):
-        self._require_adapted()
-        return super().test_on_batch(*args, **kwargs)
-
-    def predict_on_batch(self, *args, **kwargs):
-        self._require_adapted()
-        return super().predict_on_batch(*args, **kwargs)
+    fit, evaluate, predict, train_on_batch, test_on_batch, predict_on_batch = map(_checked, (
+        "fit", "evaluate", "predict", "train_on_batch", "test_on_batch", "predict_on_batch"))
 
     def normalize(self, images: Any) -> Any:
         """Pixels in [0, 1] to the zero-mean, unit-variance space of the network."""
@@ -228,16 +220,13 @@ class DiffusionModel(keras.Model):
         labels=True)`` yields; in training each label becomes "no label" with probability
         ``config.label_dropout``, so that the same network also learns the unconditional model.
         """
-        class_labels = None
-        if isinstance(images, dict):  # {"images", "class_labels"} from a labelled dataset
-            images, class_labels = images["images"], images.get("class_labels")
-        elif isinstance(images, (tuple, list)):  # (images, labels) from a labelled dataset
-            images = images[0]
+        images, class_labels = _images_and_labels(images)
         images = self.normalize(ops.cast(images, "float32"))
         shape = tuple(images.shape) if None not in images.shape else ops.shape(images)
         if self.config.num_classes:
             class_labels = self._training_labels(class_labels, shape, training)
-        noises, diffusion_times = self._draw_noises_and_times(shape)
+        noises = self._draw(keras.random.normal, shape)
+        diffusion_times = self._draw(keras.random.uniform, (shape[0], 1, 1, 1))
         noise_rates, signal_rates = self.diffusion_schedule(diffusion_times)
         noisy_images = signal_rates * images + noise_rates * noises
         pred_noises, pred_images = self.denoise(noisy_images, noise_rates, signal_rates, training=training,
@@ -258,21 +247,13 @@ class DiffusionModel(keras.Model):
         class_labels = ops.reshape(ops.cast(class_labels, "int32"), (-1,))
         if not training or self.config.label_dropout == 0:
             return class_labels
-        keep = replica_draw(self._device_setup,
-                            lambda batch: keras.random.uniform((batch, 1, 1, 1), seed=self.seed_generator),
-                            (shape[0], 1, 1, 1))
-        keep = ops.reshape(keep, (-1,)) >= self.config.label_dropout
+        keep = ops.reshape(self._draw(keras.random.uniform, (shape[0], 1, 1, 1)), (-1,)) >= self.config.label_dropout
         return ops.where(keep, class_labels, ops.full_like(class_labels, self.config.num_classes))
 
-    def _draw_noises_and_times(self, shape: tuple) -> tuple[Any, Any]:
-        """Random noises and diffusion times for a training batch (see :func:`distribution.replica_draw`)."""
-        noises = replica_draw(self._device_setup,
-                              lambda batch: keras.random.normal((batch, *shape[1:]), seed=self.seed_generator), shape)
-        times = replica_draw(self._device_setup,
-                             lambda batch: keras.random.uniform((batch, 1, 1, 1), minval=0.0, maxval=1.0,
-                                                                seed=self.seed_generator),
-                             (shape[0], 1, 1, 1))
-        return noises, times
+    def _draw(self, random: Any, shape: tuple) -> Any:
+        """``random`` (``keras.random.normal``, or ``uniform`` in [0, 1)) of ``shape`` from the model's
+        seed generator, each replica its own slice of the global batch (:func:`distribution.replica_draw`)."""
+        return replica_draw(self._device_setup, lambda n: random((n, *shape[1:]), seed=self.seed_generator), shape)
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
         """The pixel loss (MAE in the reference) on what the network predicts, the noise by default
@@ -298,13 +279,10 @@ class DiffusionModel(keras.Model):
             # Expensive, hence only at evaluation and with few sampling steps.
             real_images = self.denormalize(y_pred["images"])
             shape = tuple(real_images.shape) if None not in real_images.shape else ops.shape(real_images)
-            # Each replica its own slice of the noise, or they would all score the same images.
-            initial_noise = replica_draw(
-                self._device_setup, lambda batch: keras.random.normal((batch, *shape[1:]), seed=self.seed_generator),
-                shape)
+            # Each replica its own slice of the noise, or they would all score the same images;
             # compiled=False: this already runs inside Keras' compiled test step.
-            generated_images = self.generate(shape[0], self.config.kid_diffusion_steps,
-                                             initial_noise=initial_noise, compiled=False)
+            generated_images = self.generate(shape[0], self.config.kid_diffusion_steps, compiled=False,
+                                             initial_noise=self._draw(keras.random.normal, shape))
             self.kid.update_state(real_images, generated_images)
         return scale_loss_for_replicas(loss)
 
@@ -359,16 +337,14 @@ class DiffusionModel(keras.Model):
 
     def train_step(self, *args):
         """Keras' own training step, followed by the EMA update of the weights."""
+        result = super().train_step(*args)  # JAX: (logs, state), the state passed in and out explicitly
         if keras.backend.backend() == "jax":
-            state, data = args
-            logs, state = super().train_step(state, data)
-            return logs, self._ema_update_jax_state(state)
-        logs = super().train_step(*args)
+            return result[0], self._ema_update_jax_state(result[1])
         momentum = self.config.ema
         with _no_grad():  # PyTorch: an average of the weights, not part of any gradient
             for weight, ema_weight in zip(self.network.weights, self.ema_network.weights):
                 ema_weight.assign(momentum * ema_weight + (1.0 - momentum) * ops.cast(weight, ema_weight.dtype))
-        return logs
+        return result
 
     def _ema_update_jax_state(self, state):
         """The same EMA update on JAX's explicit state tuple (functional, no assignment)."""
@@ -391,8 +367,7 @@ class DiffusionModel(keras.Model):
     # ---------------------------------------------------------------- sampling
     def initial_noise(self, num_images: int, seed: int | None = None) -> Any:
         """Standard normal noise shaped like a batch of images; seeded for reproducible grids."""
-        if not isinstance(num_images, int) or isinstance(num_images, bool) or num_images < 1:
-            raise ValueError(f"num_images={num_images!r} is invalid: ask for an integer >= 1.")
+        check_positive_int("num_images", num_images, advice="ask for an integer >= 1")
         size = self.config.image_size
         return keras.random.normal((num_images, size, size, 3), seed=seed if seed is not None else self.seed_generator)
 
@@ -432,18 +407,14 @@ class DiffusionModel(keras.Model):
             diffusion_steps = self.config.plot_diffusion_steps
         if initial_noise is None:
             initial_noise = self.initial_noise(num_images, seed)
-        min_signal_rate = self.config.min_signal_rate if min_signal_rate is None else min_signal_rate
-        max_signal_rate = self.config.max_signal_rate if max_signal_rate is None else max_signal_rate
-        step_seed = None if seed is None else (seed + 1) % (MAX_SEED + 1)  # not the initial noise's seed
+        options = dict(min_signal_rate=self.config.min_signal_rate if min_signal_rate is None else min_signal_rate,
+                       max_signal_rate=self.config.max_signal_rate if max_signal_rate is None else max_signal_rate,
+                       eta=eta, seed=None if seed is None else (seed + 1) % (MAX_SEED + 1),  # not the noise's seed
+                       sampler=sampler, class_labels=class_labels, guidance_scale=guidance_scale)
         if compiled:
-            return self.sampler(initial_noise, diffusion_steps, min_signal_rate=min_signal_rate,
-                                max_signal_rate=max_signal_rate, eta=eta, seed=step_seed, sampler=sampler,
-                                class_labels=class_labels, guidance_scale=guidance_scale)
+            return self.sampler(initial_noise, diffusion_steps, **options)
         pred_images = reverse_diffusion(self.ema_network, initial_noise, diffusion_steps,
-                                        min_signal_rate=min_signal_rate, max_signal_rate=max_signal_rate,
-                                        eta=eta, seed=step_seed, sampler=sampler,
-                                        prediction_type=self.config.prediction_type, class_labels=class_labels,
-                                        guidance_scale=guidance_scale)
+                                        prediction_type=self.config.prediction_type, **options)
         return self.denormalize(pred_images)
 
 
@@ -461,11 +432,13 @@ def _iterate_batches(data: Any, max_batches: int | None) -> Any:
     if isinstance(data, np.ndarray) or ops.is_tensor(data):
         yield to_numpy(data)
         return
-    for index, batch in enumerate(iterate_batches(data)):
-        if max_batches is not None and index >= max_batches:
-            return
-        if isinstance(batch, dict):  # {"images", "class_labels"} from a labelled dataset
-            batch = batch["images"]
-        elif isinstance(batch, (tuple, list)):
-            batch = batch[0]
-        yield np.asarray(batch)
+    for batch in itertools.islice(iterate_batches(data), max_batches):
+        yield np.asarray(_images_and_labels(batch)[0])
+
+
+def _images_and_labels(batch: Any) -> tuple[Any, Any]:
+    """``(images, class_labels)`` of a batch: images, ``{"images", "class_labels"}`` or ``(images, labels)``
+    from a labelled dataset (class_labels None unless the batch is a dict that has them)."""
+    if isinstance(batch, dict):
+        return batch["images"], batch.get("class_labels")
+    return (batch[0] if isinstance(batch, (tuple, list)) else batch), None

@@ -22,8 +22,7 @@ from keras import layers, ops
 
 from .config import DDIMConfig
 
-__all__ = ["SinusoidalEmbedding", "build_network", "residual_block", "down_block", "up_block", "num_classes_of",
-           "OUTPUT_NAMES"]
+__all__ = ["build_network", "SinusoidalEmbedding", "residual_block", "down_block", "up_block"]
 
 #: The output layer's name for each prediction type ("pred_noises" is the reference's network).
 OUTPUT_NAMES = {"noise": "pred_noises", "image": "pred_images", "velocity": "pred_velocities"}

@@ -21,23 +21,11 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from ._shared import to_numpy
+from ._shared import check_positive_int, to_numpy
 
-__all__ = [
-    "to_pixels",
-    "image_grid",
-    "figure_to_png",
-    "grid_shape",
-    "save_image_grid",
-    "plot_schedules",
-    "plot_noising",
-    "plot_embedding",
-    "plot_trajectory",
-    "plot_sampler_comparison",
-    "plot_history",
-    "read_history",
-    "plot_kid_kernels",
-]
+__all__ = ["image_grid", "save_image_grid", "plot_schedules", "plot_noising", "plot_embedding",
+           "plot_trajectory", "plot_sampler_comparison", "plot_history", "plot_kid_kernels",
+           "figure_to_png", "to_pixels"]
 
 
 def _enable_inline_display() -> None:
@@ -91,8 +79,7 @@ def image_grid(images: Any, num_cols: int | None = None, *, titles: Sequence[str
         raise ValueError("image_grid got no images to show.")
     if num_cols is None:
         num_cols = min(count, 8)
-    if not isinstance(num_cols, int) or num_cols < 1:
-        raise ValueError(f"num_cols={num_cols!r} is invalid: use a positive integer.")
+    check_positive_int("num_cols", num_cols)
     num_rows = math.ceil(count / num_cols)
     if titles is not None and len(titles) != count:
         raise ValueError(f"titles has {len(titles)} entries for {count} images; give one per image.")
@@ -121,11 +108,10 @@ def image_grid(images: Any, num_cols: int | None = None, *, titles: Sequence[str
 # ------------------------------------------------------------------ saved grids
 def grid_shape(num_images: int, num_rows: int | None = None, num_cols: int | None = None) -> tuple[int, int]:
     """Rows and columns for ``num_images`` images: as square as possible unless given."""
-    if not isinstance(num_images, int) or num_images < 1:
-        raise ValueError(f"num_images={num_images!r} is invalid: a grid needs at least one image.")
+    check_positive_int("num_images", num_images, advice="a grid needs at least one image")
     for name, value in (("num_rows", num_rows), ("num_cols", num_cols)):
-        if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
-            raise ValueError(f"{name}={value!r} is invalid: use a positive integer or None.")
+        if value is not None:
+            check_positive_int(name, value, advice="use a positive integer or None")
     if num_rows is None and num_cols is None:
         num_cols = math.ceil(math.sqrt(num_images))
     if num_rows is None:
@@ -317,8 +303,7 @@ def plot_sampler_comparison(reference: Any, samples: Sequence[Any], labels: Sequ
     samples = [to_pixels(images) for images in samples]
     if len(samples) != len(labels):
         raise ValueError(f"{len(samples)} sets of samples but {len(labels)} labels; give one label per set.")
-    if not isinstance(num_images, int) or num_images < 1:
-        raise ValueError(f"num_images={num_images!r} is invalid: use a positive integer.")
+    check_positive_int("num_images", num_images)
     count = min(num_images, len(reference))
     for label, images in zip(labels, samples):
         if images.shape[1:] != reference.shape[1:] or len(images) < count:

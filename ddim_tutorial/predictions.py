@@ -17,9 +17,8 @@ from keras import ops
 
 from .config import PREDICTION_TYPES
 
-__all__ = ["PREDICTION_TYPES", "predict_components", "make_denoiser", "network_predictions",
-           "components_from_predictions", "prediction_targets", "pred_images_from_noises", "null_label_of",
-           "validate_prediction_type", "validate_guidance"]
+__all__ = ["PREDICTION_TYPES", "network_predictions", "make_denoiser", "prediction_targets",
+           "pred_images_from_noises", "components_from_predictions"]
 
 
 def predict_components(network: keras.Model, noisy_images: Any, noise_rates: Any, signal_rates: Any,

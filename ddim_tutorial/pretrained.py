@@ -153,10 +153,7 @@ def load(name: str = "flowers32") -> Any:
     for weight, ema_weight in zip(model.network.weights, model.ema_network.weights):
         weight.assign(ema_weight)
     normalizer = info["normalizer"]
-    model.normalizer.adapt_mean.assign(np.asarray(normalizer["mean"], dtype="float32"))
-    model.normalizer.adapt_variance.assign(np.asarray(normalizer["variance"], dtype="float32"))
-    model.normalizer.finalize_state()
-    model._adapted = True
+    model.set_normalizer(np.asarray(normalizer["mean"]), np.asarray(normalizer["variance"]))
     model.bundled_name = name
     return model
 
@@ -282,6 +279,33 @@ def export(checkpoint: str | os.PathLike, name: str, *, summary: str, training: 
     return folder
 
 
+#: The rows of the model card's table: (name, ``str.format`` template of the config ``c``, the training
+#: figures ``t``, the evaluation ``e``, ``info`` and the values that ``write_card`` derives).
+_CARD_ROWS = (
+    ("Architecture", "residual U-Net, widths {widths}, block depth {c[block_depth]}, {info[parameters]:,} parameters, "
+                     "{c[image_size]}x{c[image_size]} RGB"),
+    ("Method", "DDIM, signal rates {c[min_signal_rate]}..{c[max_signal_rate]}, {loss} loss on the predicted "
+               "{prediction_type}, EMA {c[ema]}"),
+    ("Data", "{t[data]}"),
+    ("Split", "{t[split]}"),
+    ("Labels", "{c[num_classes]} species ({class_names}) through a class embedding, label dropout {c[label_dropout]}; "
+               "sample one with `model.generate(8, class_labels=k, guidance_scale={guidance})`"),
+    ("Augmentation", "{augmentation}"),
+    ("Optimizer", "AdamW, learning rate {c[learning_rate]}, weight decay {c[weight_decay]}, batch {c[batch_size]}"),
+    ("Images seen", "{seen:,} ({t[optimizer_steps]:,} optimizer steps, {t[epochs]} epochs of "
+                    "{c[dataset_repetitions]} x the training images)"),
+    ("Wall time", "{t[wall_time]}"),
+    ("Hardware", "{t[hardware]}"),
+    ("Software", "{t[software]}"),
+    ("Seed", "{c[seed]}"),
+    ("Final training noise loss", "{final_train}"),
+    ("Final validation noise loss (Keras log)", "{final_val}"),
+    ("Validation noise loss, fixed noise",
+     "{e[validation_noise_loss]:.4f} (float16 weights; {e[validation_noise_loss_float32]:.4f} in float32)"),
+    ("float16 storage", "largest pixel difference to float32 samples: {e[float16_max_pixel_difference]:.2g}"),
+)
+
+
 def write_card(info: dict[str, Any]) -> str:
     """The model card (Markdown) for ``info`` as stored in ``model.json``."""
     config, training, evaluation = info["config"], info["training"], info["evaluation"]
@@ -291,34 +315,15 @@ def write_card(info: dict[str, Any]) -> str:
     if budget and seen < budget:
         progress = (f"\n**Training is not finished**: this model has seen {seen:,} of its planned {budget:,} images "
                     f"({100 * seen / budget:.0f} %). {training.get('progress_note', '')}\n")
-    widths = "/".join(str(w) for w in config["widths"])
-    rows = [
-        ("Architecture", f"residual U-Net, widths {widths}, block depth {config['block_depth']}, "
-                         f"{info['parameters']:,} parameters, {config['image_size']}x{config['image_size']} RGB"),
-        ("Method", f"DDIM, signal rates {config['min_signal_rate']}..{config['max_signal_rate']}, "
-                   f"{config['loss'].upper()} loss on the predicted {config.get('prediction_type', 'noise')}, EMA {config['ema']}"),
-        ("Data", training["data"]),
-        ("Split", training["split"]),
-        *([("Labels", f"{config['num_classes']} species ({', '.join(config.get('class_names') or [])}) through a "
-                      f"class embedding, label dropout {config['label_dropout']}; sample one with "
-                      f"`model.generate(8, class_labels=k, guidance_scale={DEFAULT_GUIDANCE_SCALE})`")]
-          if config.get("num_classes") else []),
-        ("Augmentation", "horizontal flips" if config["augment_flip"] else "none"),
-        ("Optimizer", f"AdamW, learning rate {config['learning_rate']}, weight decay {config['weight_decay']}, "
-                      f"batch {config['batch_size']}"),
-        ("Images seen", f"{seen:,} ({training['optimizer_steps']:,} optimizer steps, {training['epochs']} epochs "
-                        f"of {config['dataset_repetitions']} x the training images)"),
-        ("Wall time", training["wall_time"]),
-        ("Hardware", training["hardware"]),
-        ("Software", training["software"]),
-        ("Seed", str(config["seed"])),
-        ("Final training noise loss", _fmt(training.get("final_train_noise_loss"))),
-        ("Final validation noise loss (Keras log)", _fmt(training.get("final_val_noise_loss_keras"))),
-        ("Validation noise loss, fixed noise", f"{evaluation['validation_noise_loss']:.4f} (float16 weights; "
-                                               f"{evaluation['validation_noise_loss_float32']:.4f} in float32)"),
-        ("float16 storage", f"largest pixel difference to float32 samples: "
-                            f"{evaluation['float16_max_pixel_difference']:.2g}"),
-    ]
+    values = dict(c=config, t=training, e=evaluation, info=info, seen=seen,
+                  widths="/".join(str(w) for w in config["widths"]), loss=config["loss"].upper(),
+                  prediction_type=config.get("prediction_type", "noise"),
+                  class_names=", ".join(config.get("class_names") or []), guidance=DEFAULT_GUIDANCE_SCALE,
+                  augmentation="horizontal flips" if config["augment_flip"] else "none",
+                  final_train=_fmt(training.get("final_train_noise_loss")),
+                  final_val=_fmt(training.get("final_val_noise_loss_keras")))
+    rows = [(key, template.format(**values)) for key, template in _CARD_ROWS
+            if key != "Labels" or config.get("num_classes")]  # only a class-conditional model has labels
     table = "\n".join(f"| {key} | {value} |" for key, value in rows)
     return f"""# Model card: `{info['name']}`
 

@@ -27,13 +27,13 @@ import keras
 import numpy as np
 from keras import ops
 
+from ._shared import check_positive_int
 from .config import _check_signal_rates
 from .predictions import make_denoiser, null_label_of, validate_guidance, validate_prediction_type
 from .schedule import diffusion_schedule
 
-__all__ = ["ddim_step", "dpm_solver_2s_step", "reverse_diffusion", "reverse_diffusion_steps", "DiffusionStep",
-           "validate_sampling_args", "validate_sampler", "validate_seed", "step_noise", "network_evaluations",
-           "sampling_times", "SAMPLERS"]
+__all__ = ["ddim_step", "dpm_solver_2s_step", "reverse_diffusion", "reverse_diffusion_steps",
+           "DiffusionStep", "network_evaluations", "sampling_times", "SAMPLERS"]
 
 #: Seeds are 31-bit so that every backend's stateless generator accepts them as int32.
 MAX_SEED = 2**31 - 1
@@ -178,8 +178,7 @@ def network_evaluations(sampler: str, diffusion_steps: int) -> int:
     with 5 steps (9 evaluations) costs about as much as DDIM with 9 or 10.
     """
     validate_sampler(sampler)
-    if not isinstance(diffusion_steps, int) or isinstance(diffusion_steps, bool) or diffusion_steps < 1:
-        raise ValueError(f"diffusion_steps={diffusion_steps!r} is invalid: use an integer >= 1.")
+    check_positive_int("diffusion_steps", diffusion_steps, advice="use an integer >= 1")
     return diffusion_steps if sampler == "ddim" else 2 * diffusion_steps - 1
 
 
@@ -221,9 +220,8 @@ def validate_sampling_args(initial_noise: Any, diffusion_steps: Any, min_signal_
     where that costs nothing; a tensor is not read back, since that would copy it from the
     device (and wait for the device) at every call of the sampler.
     """
-    if not isinstance(diffusion_steps, int) or isinstance(diffusion_steps, bool) or diffusion_steps < 1:
-        raise ValueError(f"diffusion_steps={diffusion_steps!r} is invalid: use an integer >= 1 "
-                         "(the reference samples with 20; 5 is enough for a rough preview).")
+    check_positive_int("diffusion_steps", diffusion_steps, advice="use an integer >= 1 (the reference samples "
+                       "with 20; 5 is enough for a rough preview)")
     _check_signal_rates(min_signal_rate, max_signal_rate, owner="reverse_diffusion")
     if not isinstance(eta, (int, float)) or isinstance(eta, bool) or not 0.0 <= eta <= 1.0:
         raise ValueError(f"eta={eta!r} is invalid: use a number in [0, 1] "

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ._shared import check_positive_int
+
 __all__ = ["SYNTHETIC_CLASS_NAMES", "synthetic_flowers"]
 
 _BACKGROUND_COLORS = np.array([
@@ -48,8 +50,7 @@ def synthetic_flowers(num_images: int, image_size: int, seed: int = 0,
     (:data:`SYNTHETIC_CLASS_NAMES`).
     """
     for name, value in (("num_images", num_images), ("image_size", image_size), ("seed", seed)):
-        if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 0:
-            raise ValueError(f"{name}={value!r} is invalid: it must be a non-negative integer.")
+        check_positive_int(name, value, minimum=0, advice="it must be a non-negative integer")
     if image_size < 1:
         raise ValueError(f"image_size={image_size!r} is invalid: it must be at least 1.")
     coords = (np.arange(image_size, dtype=np.float32) + 0.5) / image_size

@@ -24,13 +24,13 @@ from typing import Any, Iterable
 import keras
 
 from .callbacks import CheckpointCallback, NaNGuard, SampleGridCallback
-from .checkpoints import (ARCHITECTURE_FIELDS, CheckpointError, checkpoint_exists, load_weights_into,
-                          read_checkpoint_config, read_training_state)
+from .checkpoints import (ARCHITECTURE_FIELDS, CheckpointError, checkpoint_exists, listed_differences,
+                          load_weights_into, read_checkpoint_config, read_training_state)
 from ._shared import check_positive_int
 from .config import DDIMConfig
 from .interrupts import InterruptCallback, StopOnSignals
 
-__all__ = ["train", "monitor_for", "HISTORY_FILE", "SAMPLES_DIR"]
+__all__ = ["train", "SAMPLES_DIR", "HISTORY_FILE"]
 
 HISTORY_FILE = "history.csv"
 SAMPLES_DIR = "samples"
@@ -245,13 +245,11 @@ def _check_same_architecture(config: DDIMConfig, initial_model: Any) -> None:
     if not isinstance(start, DDIMConfig):
         raise ValueError(f"initial_model of type {type(initial_model).__name__} is invalid: pass a trained "
                          "DiffusionModel, e.g. pretrained.load('flowers32').")
-    differing = {name: values for name, values in start.differences(config).items() if name in ARCHITECTURE_FIELDS}
-    if start.num_classes == 0 and "num_classes" in differing:
-        # An unconditional model may become a class-conditional one: every layer but the class
-        # embedding is shared, and that one starts at zero (the labels are learnt from there).
-        del differing["num_classes"]
-    if differing:
-        listed = "; ".join(f"{name}: initial model {old!r} vs config {new!r}" for name, (old, new) in differing.items())
+    # An unconditional model may become a class-conditional one: every layer but the class
+    # embedding is shared, and that one starts at zero (the labels are learnt from there).
+    fields = tuple(name for name in ARCHITECTURE_FIELDS if not (name == "num_classes" and start.num_classes == 0))
+    listed = listed_differences(start, config, fields, names=("initial model", "config"))
+    if listed:
         raise ValueError(f"initial_model does not fit the config; architecture fields that differ: {listed}. "
                          "Start from initial_model.config.replace(...) changing only training fields.")
 
@@ -267,10 +265,7 @@ def _copy_trained_state(source: Any, target: Any) -> None:
         for layer in getattr(source, group).layers:
             if layer.weights:
                 target_network.get_layer(layer.name).set_weights(layer.get_weights())
-    target.normalizer.adapt_mean.assign(source.normalizer.adapt_mean)
-    target.normalizer.adapt_variance.assign(source.normalizer.adapt_variance)
-    target.normalizer.finalize_state()
-    target._adapted = True
+    target.set_normalizer(source.normalizer.adapt_mean, source.normalizer.adapt_variance)
 
 
 def _resume_state(config: DDIMConfig, out: Path) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -279,12 +274,8 @@ def _resume_state(config: DDIMConfig, out: Path) -> tuple[dict[str, Any], dict[s
     if not checkpoint_exists(last):
         raise CheckpointError(f"cannot resume: {str(last)!r} holds no complete checkpoint (no epoch of a run "
                               f"with out={str(out)!r} finished). Train without resume to start afresh.")
-    stored = read_checkpoint_config(last)
-    differences = stored.differences(config)
-    architecture = {name: values for name, values in differences.items() if name in ARCHITECTURE_FIELDS}
-    if architecture:
-        listed = "; ".join(f"{name}: checkpoint {old!r} vs requested {new!r}"
-                           for name, (old, new) in architecture.items())
+    listed = listed_differences(read_checkpoint_config(last), config)
+    if listed:
         raise CheckpointError(f"cannot resume {str(last)!r} with this config; architecture fields that differ: "
                               f"{listed}. Resume with the checkpoint's own config or train into another folder.")
     state = read_training_state(last)
@@ -367,11 +358,10 @@ def _limit_batches(dataset: Any, limit: int | None) -> Any:
     if limit is None:
         return dataset
     if hasattr(dataset, "take") and hasattr(dataset, "as_numpy_iterator"):  # tf.data
-        from .data import _UNCACHED_PIPELINE
+        from .data import for_partial_reading
 
         # A cache read part-way is discarded with a TensorFlow warning: cap the uncached pipeline.
-        uncached = getattr(dataset, _UNCACHED_PIPELINE, None)
-        return (uncached() if uncached is not None else dataset).take(limit)
+        return for_partial_reading(dataset).take(limit)
     if isinstance(dataset, keras.utils.PyDataset):
         return _FirstBatches(dataset, limit)
     raise ValueError(f"max_train_batches cannot limit a dataset of type {type(dataset).__name__}.")

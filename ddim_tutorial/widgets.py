@@ -1,20 +1,11 @@
-"""Interactive explorers for the lessons, for ipywidgets 7.7 (Colab) and 8.x.
+"""The lessons' interactive explorers, for ipywidgets 7.7 (Colab) and 8.x.
 
-Each explorer is an object, not just a widget, so that tests and curious students can drive
-it from code: ``explorer.controls[...]`` are the ipywidgets controls (set ``.value``, or
-``.click()`` the button), ``explorer.result`` is the last computed result (for example the
-sampled images, float32 ``[N, S, S, 3]`` in [0, 1]), ``explorer.figure`` the last drawn
-matplotlib figure (``explorer.png`` the same as PNG bytes), and ``explorer.widget`` the container to display (ending a cell with the
-explorer itself displays it too). Where widgets do not run (GitHub, nbval, a PDF), end a
-cell with ``explorer.figure``: it is an ordinary picture of the default setting.
-
-Cost control: sliders use ``continuous_update=False`` (one update per release, not per pixel
-of drag) and every result is cached per setting (``explorer.cache_hits`` counts reuses).
-The explorers that run the diffusion model are *live* where a new picture takes under
-``LIVE_SECONDS`` (timed on the default setting, after compilation): they redraw when a slider
-is released, and the **sample** button is hidden. Where sampling is slower (a large model on a
-CPU) they compute only when **sample** is pressed. ``live=True`` / ``False`` forces either.
-Moving a slider back to a setting already computed shows it at once.
+Each factory returns an :class:`~ddim_tutorial.explorer.Explorer` (controls, a cached
+computation and a picture; see that module for how caching and live redrawing work).
+``explorer.result`` is the last computed result (for the model explorers the sampled images,
+float32 ``[N, S, S, 3]`` in [0, 1]); where widgets do not run, end a cell with
+``explorer.figure``, a picture of the default setting. The explorers that run the model
+sample through ``model.generate`` and so through its compiled sampler.
 
 Names a browser test can rely on (stable across versions):
 
@@ -43,19 +34,17 @@ The dict keys of ``controls`` are the descriptions. Each control also has the CS
 
 from __future__ import annotations
 
-import html
 import math
-import time
-from collections import OrderedDict
 from typing import Any
 
 import numpy as np
 
+from ._shared import check_generative_model, check_positive_int, to_numpy
 from .config import DEFAULT_GUIDANCE_SCALE
-from .plotting import figure_to_png, image_grid, plot_schedules, plot_trajectory, to_pixels
+from .explorer import Explorer, _css_name, _ipywidgets, _slider, _toggle
+from .plotting import image_grid, plot_schedules, plot_trajectory, to_pixels
 
 __all__ = [
-    "Explorer",
     "schedule_explorer",
     "noising_explorer",
     "sampler_explorer",
@@ -64,191 +53,8 @@ __all__ = [
     "guidance_explorer",
 ]
 
-#: How many computed settings each explorer keeps (least recently used ones are dropped).
-CACHE_SIZE = 64
-#: A model-driven explorer redraws on slider release when one picture takes less than this.
-LIVE_SECONDS = 1.0
 #: How the sampler explorer's buttons name the samplers of :mod:`ddim_tutorial.sampling`.
 SAMPLER_LABELS = {"ddim": "DDIM", "dpm++2s": "DPM++ 2S"}
-
-
-def _ipywidgets():
-    try:
-        import ipywidgets
-    except ImportError as err:  # pragma: no cover - ipywidgets is a dependency
-        raise ImportError("The explorers need ipywidgets: pip install ipywidgets") from err
-    return ipywidgets
-
-
-def _css_name(description: str) -> str:
-    return "ddim-control-" + "-".join(description.lower().split())
-
-
-def _toggle(description: str, options: list[tuple[str, str]], value: str):
-    """Toggle buttons (one choice of a few, all in view) with the explorers' naming scheme."""
-    widgets = _ipywidgets()
-    toggle = widgets.ToggleButtons(options=options, value=value, description=description,
-                                   style={"description_width": "80px", "button_width": "100px"})
-    # ipywidgets 8 puts a toggle's label above its buttons; this class (7's default) keeps it on
-    # the left, right-aligned with the sliders' labels.
-    toggle.add_class("widget-inline-hbox")
-    toggle.add_class(_css_name(description))
-    return toggle
-
-
-def _slider(kind: str, description: str, value: Any, minimum: Any, maximum: Any, step: Any, **kwargs: Any):
-    widgets = _ipywidgets()
-    cls = {"int": widgets.IntSlider, "float": widgets.FloatSlider}[kind]
-    slider = cls(value=value, min=minimum, max=maximum, step=step, description=description,
-                 continuous_update=False, style={"description_width": "80px"},
-                 layout=widgets.Layout(width="420px"), **kwargs)
-    slider.add_class(_css_name(description))
-    return slider
-
-
-class Explorer:
-    """Controls, a cached computation and a picture, wired together.
-
-    Subclasses give ``_compute(settings)`` (the expensive part, cached by ``_cache_key``)
-    and ``_draw(settings, result)`` (a matplotlib figure); ``_check(settings)`` returns an
-    error message for an invalid combination, shown instead of a crash.
-    """
-
-    name = "explorer"
-    needs_trigger = False  # True: compute only when the "sample" button is pressed
-    grid = False  # True: the picture is a grid of generated images (extra CSS class)
-
-    def __init__(self, controls: dict[str, Any], live: bool | str = "auto") -> None:
-        widgets = _ipywidgets()
-        if live not in (True, False, "auto"):
-            raise ValueError(f"live={live!r} is invalid: use True, False or 'auto'.")
-        self.controls: dict[str, Any] = dict(controls)
-        self.cache: OrderedDict[Any, Any] = OrderedDict()
-        self.cache_hits = 0
-        self.computations = 0
-        self.renders = 0
-        self.result: Any = None
-        self.figure: Any = None
-        self.settings_shown: dict[str, Any] | None = None
-        self.last_seconds: float | None = None
-        self.image = widgets.Image(format="png", layout=widgets.Layout(max_width="100%"))
-        self.image.add_class("ddim-figure")
-        if self.grid:
-            self.image.add_class("ddim-grid")
-        self.status = widgets.HTML(value="")
-        self.status.add_class("ddim-status")
-        if self.needs_trigger:
-            button = widgets.Button(description="sample", button_style="primary",
-                                    tooltip="run the model for the current setting")
-            button.add_class("ddim-sample-button")
-            button.on_click(lambda _: self.refresh(compute=True))
-            self.controls["sample"] = button
-        for control in self._value_controls().values():
-            control.observe(self._on_change, names="value")
-        self.widget = widgets.VBox([widgets.VBox(list(self.controls.values())), self.status, self.image])
-        self.widget.add_class("ddim-explorer")
-        self.widget.add_class(f"ddim-{self.name}")
-        self.live = not self.needs_trigger
-        self.refresh(compute=True)  # the default setting, also the static picture
-        if self.needs_trigger:
-            self.live = self._fast_enough() if live == "auto" else bool(live)
-            if self.live:
-                self.controls["sample"].layout.display = "none"
-                self.widget.add_class("ddim-live")
-                self._set_status(f"computed in {self.last_seconds or 0:.2f} s; the picture follows the sliders", "ok")
-
-    def _fast_enough(self) -> bool:
-        """Whether a new picture takes under ``LIVE_SECONDS`` (a second, warm run if the first compiled)."""
-        if self.last_seconds is None:
-            return False
-        if self.last_seconds >= LIVE_SECONDS:  # maybe only the one-off compilation: time a warm run
-            start = time.perf_counter()
-            try:
-                self._compute(self.settings())
-            except ValueError:
-                return False
-            self.last_seconds = time.perf_counter() - start
-        return self.last_seconds < LIVE_SECONDS
-
-    # ----------------------------------------------------------- to override
-    def _compute(self, settings: dict[str, Any]) -> Any:
-        raise NotImplementedError
-
-    def _draw(self, settings: dict[str, Any], result: Any) -> Any:
-        raise NotImplementedError
-
-    def _check(self, settings: dict[str, Any]) -> str | None:
-        return None
-
-    def _cache_key(self, settings: dict[str, Any]) -> Any:
-        return tuple(sorted((k, round(v, 6) if isinstance(v, float) else v) for k, v in settings.items()))
-
-    # --------------------------------------------------------------- wiring
-    def _value_controls(self) -> dict[str, Any]:
-        return {key: control for key, control in self.controls.items() if hasattr(control, "value")}
-
-    def settings(self) -> dict[str, Any]:
-        """The current value of every control, by key."""
-        return {key: control.value for key, control in self._value_controls().items()}
-
-    def _on_change(self, change: dict[str, Any]) -> None:
-        self.refresh(compute=self.live)
-
-    def refresh(self, compute: bool = True) -> bool:
-        """Show the current setting: from the cache, or computed if ``compute``; True if shown."""
-        settings = self.settings()
-        error = self._check(settings)
-        if error:
-            self._set_status(error, "error")
-            return False
-        key = self._cache_key(settings)
-        if key in self.cache:
-            self.cache.move_to_end(key)
-            self.cache_hits += 1
-            result = self.cache[key]
-            note = "from the cache"
-        elif not compute:
-            self._set_status("settings changed: press <b>sample</b> to run the model", "pending")
-            return False
-        else:
-            self._set_status("computing ...", "pending")
-            start = time.perf_counter()
-            try:
-                result = self._compute(settings)
-            except ValueError as err:  # a bad setting the checks did not foresee
-                self._set_status(str(err), "error")
-                return False
-            self.last_seconds = time.perf_counter() - start
-            self.computations += 1
-            self.cache[key] = result
-            while len(self.cache) > CACHE_SIZE:
-                self.cache.popitem(last=False)
-            note = f"computed in {self.last_seconds:.2f} s"
-        self.result = result
-        self.figure = self._draw(settings, result)
-        self.image.value = figure_to_png(self.figure)
-        self.settings_shown = settings
-        self.renders += 1
-        self._set_status(note, "ok")
-        return True
-
-    @property
-    def png(self) -> bytes:
-        """The picture shown now, as PNG bytes (ipywidgets 8 stores a memoryview)."""
-        return bytes(self.image.value)
-
-    def _set_status(self, message: str, kind: str) -> None:
-        colors = {"ok": "#555", "pending": "#a60", "error": "#b00"}
-        text = message if kind == "pending" else html.escape(message)
-        self.status.value = f'<span style="color:{colors[kind]}">{text}</span>'
-
-    def _ipython_display_(self) -> None:
-        from IPython.display import display
-
-        display(self.widget)
-
-    def __repr__(self) -> str:
-        return f"<{type(self).__name__} {self.settings()}>"
 
 
 # ------------------------------------------------------------------ schedule
@@ -342,21 +148,6 @@ def noising_explorer(images: Any, *, mean: Any = None, std: Any = None, min_sign
 
 
 # ------------------------------------------------------------------- sampler
-def _check_model(model: Any) -> None:
-    if getattr(model, "config", None) is None or not callable(getattr(model, "generate", None)):
-        raise ValueError(f"model of type {type(model).__name__} is invalid: pass a trained DiffusionModel "
-                         "(see lesson.get_trained_model()).")
-
-
-def _numpy(images: Any) -> np.ndarray:
-    try:
-        return np.asarray(images, dtype="float32")
-    except (TypeError, ValueError, RuntimeError):
-        from keras import ops
-
-        return np.asarray(ops.convert_to_numpy(images), dtype="float32")
-
-
 class SamplerExplorer(Explorer):
     name = "sampler"
     needs_trigger = True
@@ -364,9 +155,8 @@ class SamplerExplorer(Explorer):
 
     def __init__(self, model: Any, num_images: int = 6, *, num_cols: int | None = None, steps: int | None = None,
                  max_steps: int = 50, seed: int = 0, live: bool | str = "auto", sampler: str = "ddim") -> None:
-        _check_model(model)
-        if not isinstance(num_images, int) or isinstance(num_images, bool) or num_images < 1:
-            raise ValueError(f"num_images={num_images!r} is invalid: use a positive integer such as 6.")
+        check_generative_model(model)
+        check_positive_int("num_images", num_images, advice="use a positive integer such as 6")
         self.model, self.num_images = model, num_images
         self.num_cols = num_cols or min(num_images, 6)
         config = model.config
@@ -396,7 +186,7 @@ class SamplerExplorer(Explorer):
         images = self.model.generate(self.num_images, settings["steps"], eta=float(settings["eta"]),
                                      seed=int(settings["seed"]), min_signal_rate=float(settings["min signal"]),
                                      max_signal_rate=float(settings["max signal"]), sampler=settings["sampler"])
-        return _numpy(images)
+        return to_numpy(images, "float32")
 
     def _draw(self, settings: dict[str, Any], result: Any) -> Any:
         from .sampling import network_evaluations
@@ -434,7 +224,7 @@ class TrajectoryExplorer(Explorer):
 
     def __init__(self, model: Any, *, steps: int = 10, max_steps: int = 50, seed: int = 0,
                  max_columns: int = 10, live: bool | str = "auto") -> None:
-        _check_model(model)
+        check_generative_model(model)
         self.model, self.max_columns = model, max_columns
         controls = {
             "steps": _slider("int", "steps", min(steps, max_steps), 1, max_steps, 1),
@@ -471,9 +261,8 @@ class InterpolationExplorer(Explorer):
 
     def __init__(self, model: Any, *, seed_a: int = 0, seed_b: int = 1, num_mixes: int = 11,
                  steps: int | None = None, max_steps: int = 50, live: bool | str = "auto") -> None:
-        _check_model(model)
-        if not isinstance(num_mixes, int) or num_mixes < 2:
-            raise ValueError(f"num_mixes={num_mixes!r} is invalid: use an integer >= 2.")
+        check_generative_model(model)
+        check_positive_int("num_mixes", num_mixes, minimum=2)
         self.model, self.num_mixes = model, num_mixes
         self.fractions = np.linspace(0.0, 1.0, num_mixes)
         steps = model.config.plot_diffusion_steps if steps is None else steps
@@ -541,7 +330,7 @@ class GuidanceExplorer(Explorer):
     def __init__(self, model: Any, class_names: list[str] | None = None, num_images: int = 6, *, class_label: int = 0,
                  guidance_scale: float = DEFAULT_GUIDANCE_SCALE, max_guidance: float = 10.0, steps: int | None = None,
                  max_steps: int = 50, seed: int = 0, live: bool | str = "auto") -> None:
-        _check_model(model)
+        check_generative_model(model)
         num_classes = model.config.num_classes
         if not num_classes:
             raise ValueError("guidance_explorer needs a class-conditional model (DDIMConfig.num_classes > 0); "
@@ -552,8 +341,7 @@ class GuidanceExplorer(Explorer):
             raise ValueError(f"class_names has {len(class_names)} names but the model knows {num_classes} classes.")
         if not isinstance(class_label, int) or not 0 <= class_label < num_classes:
             raise ValueError(f"class_label={class_label!r} is invalid: use 0 to {num_classes - 1}.")
-        if not isinstance(num_images, int) or isinstance(num_images, bool) or num_images < 1:
-            raise ValueError(f"num_images={num_images!r} is invalid: use a positive integer such as 6.")
+        check_positive_int("num_images", num_images, advice="use a positive integer such as 6")
         self.model, self.num_images, self.class_names = model, num_images, class_names
         steps = model.config.plot_diffusion_steps if steps is None else steps
         widgets = _ipywidgets()
@@ -573,7 +361,7 @@ class GuidanceExplorer(Explorer):
         images = self.model.generate(self.num_images, settings["steps"], seed=int(settings["seed"]),
                                      class_labels=int(settings["species"]),
                                      guidance_scale=float(settings["guidance"]))
-        return _numpy(images)
+        return to_numpy(images, "float32")
 
     def _draw(self, settings: dict[str, Any], result: Any) -> Any:
         title = (f"{self.class_names[settings['species']]}, guidance scale {settings['guidance']:.1f}, "

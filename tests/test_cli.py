@@ -16,7 +16,7 @@ import keras
 import pytest
 from PIL import Image
 
-from ddim_tutorial import cli, distribution
+from ddim_tutorial import backends, cli, commands, distribution
 from ddim_tutorial.checkpoints import read_training_state
 
 REPO = Path(__file__).resolve().parents[1]
@@ -69,7 +69,7 @@ def test_module_entry_point_help_does_not_import_keras():
 
 # ---------------------------------------------------------------------------- parsing
 def test_set_values_are_read_as_json_then_text():
-    assert cli.parse_overrides(["learning_rate=3e-4", "widths=[16, 32]", "mixed_precision=null", "seed=None",
+    assert commands.parse_overrides(["learning_rate=3e-4", "widths=[16, 32]", "mixed_precision=null", "seed=None",
                                 "jit_compile=auto", "augment_flip=true", "dataset_name=my=flowers"]) == {
         "learning_rate": 3e-4, "widths": [16, 32], "mixed_precision": None, "seed": None,
         "jit_compile": "auto", "augment_flip": True, "dataset_name": "my=flowers"}
@@ -129,7 +129,7 @@ def test_backend_cannot_change_after_keras_is_imported(capsys):
 def test_backend_whose_package_is_missing(monkeypatch):
     monkeypatch.delitem(sys.modules, "keras")  # as in a fresh process, before Keras is imported
     monkeypatch.setenv("KERAS_BACKEND", "tensorflow")  # restored afterwards
-    monkeypatch.setattr(cli.importlib.util, "find_spec", lambda name: None)
+    monkeypatch.setattr(backends.importlib.util, "find_spec", lambda name: None)
     with pytest.raises(cli.CLIError, match="the jax backend needs the 'jax' package, which is not installed"):
         cli._select_backend("jax")
 

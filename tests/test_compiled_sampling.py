@@ -10,7 +10,7 @@ import keras
 import numpy as np
 import pytest
 
-from ddim_tutorial.compiled_sampling import CompiledSampler, InteractiveSampler, sampling_loop
+from ddim_tutorial.compiled_sampling import CompiledSampler, sampling_loop
 from ddim_tutorial.config import DDIMConfig
 from ddim_tutorial.model import DiffusionModel
 from ddim_tutorial.network import build_network
@@ -161,15 +161,12 @@ def test_generate_is_compiled_by_default_and_matches_the_eager_path(model):
     assert model.sampler is model.sampler  # one resident sampler per model
 
 
-def test_generate_and_the_slider_cache_take_the_sampler(model):
+def test_generate_takes_the_sampler(model):
     compiled = to_numpy(model.generate(2, 2, seed=2, sampler="dpm++2s"))
     np.testing.assert_allclose(compiled, to_numpy(model.generate(2, 2, seed=2, sampler="dpm++2s", compiled=False)),
                                atol=1e-4)
     with pytest.raises(ValueError, match="eta"):
         model.generate(2, 2, eta=0.5, sampler="dpm++2s")
-    interactive = InteractiveSampler(model, num_images=2, seed=2)
-    np.testing.assert_allclose(interactive(2, sampler="dpm++2s"), compiled, atol=1e-6)
-    assert interactive(2) is not interactive(2, sampler="dpm++2s") and interactive.misses == 2
 
 
 def test_generate_uses_the_given_noise_and_rates(model):
@@ -189,33 +186,6 @@ def test_trajectory_records_every_step_and_ends_with_the_sample(model):
     np.testing.assert_allclose(trajectory["pred_images"][-1], final, atol=1e-4)
     normalized = model.sampler.trajectory(noise(2), 4, normalized=True)
     np.testing.assert_allclose(normalized["noisy_images"][0], noise(2), atol=1e-6)
-
-
-# ------------------------------------------------------------------------- slider cache
-def test_interactive_sampler_caches_each_setting(model):
-    interactive = InteractiveSampler(model, num_images=2, seed=0)
-    first = interactive(3)
-    assert interactive.misses == 1 and first.shape == (2, 16, 16, 3)
-    assert interactive(3) is first and interactive.hits == 1
-    other = interactive(3, eta=0.5, seed=1)
-    assert interactive.misses == 2 and np.abs(other - first).mean() > 1e-4
-    assert interactive(3, eta=0.0, seed=99) is first  # the seed only matters when eta > 0
-    with pytest.raises(ValueError):
-        first[0, 0, 0, 0] = 1.0  # cached results are read-only
-    np.testing.assert_allclose(first, to_numpy(model.generate(2, 3, initial_noise=interactive.initial_noise)),
-                               atol=1e-6)
-    interactive.clear_cache()
-    assert len(interactive) == 0
-
-
-def test_interactive_sampler_evicts_the_oldest_setting(model):
-    interactive = InteractiveSampler(model, num_images=2, cache_size=2)
-    interactive(1)
-    interactive(2)
-    interactive(3)
-    assert len(interactive) == 2
-    interactive(1)
-    assert interactive.misses == 4
 
 
 # ------------------------------------------------------------------------------- errors
@@ -240,8 +210,6 @@ def test_bad_arguments_are_rejected(sampler):
         sampler(noise(2), 2, min_signal_rate=0.0)
     with pytest.raises(ValueError, match="DiffusionModel or a keras.Model"):
         CompiledSampler("not a model")
-    with pytest.raises(ValueError, match="cache_size"):
-        InteractiveSampler(object(), cache_size=0)
 
 
 def test_an_unadapted_model_cannot_sample():

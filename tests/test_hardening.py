@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from ddim_tutorial import data, folders, kid, synthetic
+from ddim_tutorial import data, folders, inception, kid, synthetic
 from ddim_tutorial.config import DDIMConfig
 from ddim_tutorial.model import DiffusionModel
 from ddim_tutorial.sampling import reverse_diffusion
@@ -269,7 +269,7 @@ KID_CASES = {
 def test_kid_errors(case):
     call, message = KID_CASES[case]
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", kid.RandomInceptionWeightsWarning)
+        warnings.simplefilter("ignore", inception.RandomInceptionWeightsWarning)
         with pytest.raises(ValueError) as error:
             call()
     assert message in str(error.value)
@@ -277,9 +277,9 @@ def test_kid_errors(case):
 
 def test_kid_weights_missing_offline(tmp_path, monkeypatch):
     monkeypatch.setenv("DDIM_INCEPTION_WEIGHTS", str(tmp_path / "inception.h5"))
-    with pytest.raises(kid.InceptionWeightsUnavailableError, match="names no existing file; fix or unset it"):
+    with pytest.raises(inception.InceptionWeightsUnavailableError, match="names no existing file; fix or unset it"):
         kid.compute_kid(IMAGES, IMAGES, weights="imagenet")
-    with pytest.raises(kid.InceptionWeightsUnavailableError, match="names no existing file"):
+    with pytest.raises(inception.InceptionWeightsUnavailableError, match="names no existing file"):
         kid.compute_kid(IMAGES, IMAGES, weights=str(tmp_path / "other.h5"))
 
 

@@ -19,29 +19,25 @@ import numpy as np
 import pytest
 from keras import ops
 
+from ddim_tutorial import inception as inception_module
 from ddim_tutorial import kid
-from ddim_tutorial.kid import (
+from ddim_tutorial.inception import (
     INCEPTION_WEIGHTS_FILE,
     INCEPTION_WEIGHTS_URL,
-    KID,
     WEIGHTS_ENV_VAR,
     InceptionWeightsUnavailableError,
-    KIDResult,
     RandomInceptionWeightsWarning,
     build_inception_encoder,
-    compute_kid,
     extract_features,
-    kid_from_features,
-    kid_per_batch,
-    polynomial_kernel,
     resolve_inception_weights,
 )
+from ddim_tutorial.kid import KID, KIDResult, compute_kid, kid_from_features, kid_per_batch, polynomial_kernel
 
 BACKEND = keras.backend.backend()
 IMAGE_SIZE = 16  # small pixels; the encoder resizes to 75x75 anyway
 BATCH = 4  # one batch size everywhere: one compiled forward pass on JAX
 
-pytestmark = pytest.mark.filterwarnings("ignore::ddim_tutorial.kid.RandomInceptionWeightsWarning")
+pytestmark = pytest.mark.filterwarnings("ignore::ddim_tutorial.inception.RandomInceptionWeightsWarning")
 
 
 # --------------------------------------------------------- independent reference
@@ -218,7 +214,7 @@ def _compiled(function):
 @pytest.fixture(scope="module")
 def encoder():
     """The shared random-weight encoder, deliberately built under a mixed-precision policy."""
-    kid.clear_encoder_cache()
+    inception_module.clear_encoder_cache()
     previous = keras.config.dtype_policy()
     keras.mixed_precision.set_global_policy("mixed_bfloat16")
     try:
@@ -239,7 +235,7 @@ def test_encoder_runs_in_float32_under_mixed_precision(encoder):
     for layer in [*encoder.layers, *inception.layers]:
         assert layer.compute_dtype == "float32", layer.name
     assert {str(w.dtype) for w in encoder.weights} == {"float32"}
-    assert encoder.output_shape == (None, kid.FEATURE_DIMENSIONS)
+    assert encoder.output_shape == (None, inception_module.FEATURE_DIMENSIONS)
     previous = keras.config.dtype_policy()
     keras.mixed_precision.set_global_policy("mixed_bfloat16")
     try:
@@ -249,7 +245,7 @@ def test_encoder_runs_in_float32_under_mixed_precision(encoder):
         features = extract_features(images, encoder, batch_size=BATCH)
     finally:
         keras.mixed_precision.set_global_policy(previous)
-    assert features.dtype == np.float32 and features.shape == (BATCH, kid.FEATURE_DIMENSIONS)
+    assert features.dtype == np.float32 and features.shape == (BATCH, inception_module.FEATURE_DIMENSIONS)
     assert np.all(np.isfinite(features))
 
 
@@ -268,14 +264,14 @@ def test_encoder_is_serialisation_safe_and_preprocesses_like_inception(encoder):
 def test_extraction_compiles_once_for_many_batches(encoder):
     images = _images(2, 5 * BATCH - 1)  # five batches, the last one padded
     features = extract_features(images, encoder, batch_size=BATCH)
-    extractor = kid._feature_extractor(encoder, BATCH)
+    extractor = inception_module._feature_extractor(encoder, BATCH)
     traces_after_first = extractor.traces
-    assert features.shape == (len(images), kid.FEATURE_DIMENSIONS) and features.dtype == np.float32
+    assert features.shape == (len(images), inception_module.FEATURE_DIMENSIONS) and features.dtype == np.float32
     # uneven batches from a generator, and the cached encoder found by size and weights
     uneven = (images[start:stop] for start, stop in [(0, 3), (3, 4), (4, 9)])
     again = extract_features(uneven, batch_size=BATCH, weights=None)
     assert build_inception_encoder(IMAGE_SIZE, weights=None) is encoder
-    assert kid._feature_extractor(encoder, BATCH) is extractor
+    assert inception_module._feature_extractor(encoder, BATCH) is extractor
     if BACKEND in ("tensorflow", "jax"):
         assert traces_after_first == 1 and extractor.traces == 1
     scale = np.abs(features).max()
@@ -342,7 +338,7 @@ def test_weights_resolution_order(tmp_path, monkeypatch):
     monkeypatch.delenv("KERAS_HOME")
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     (tmp_path / "home").mkdir()
-    assert kid.inception_weights_cache_path() == str(tmp_path / "home" / ".keras" / "models" / INCEPTION_WEIGHTS_FILE)
+    assert inception_module.inception_weights_cache_path() == str(tmp_path / "home" / ".keras" / "models" / INCEPTION_WEIGHTS_FILE)
 
 
 def test_offline_error_says_where_to_put_the_file(tmp_path, monkeypatch):

@@ -13,6 +13,7 @@ import pytest
 pytest.importorskip("ipywidgets")
 
 from ddim_tutorial import DDIMConfig, widgets  # noqa: E402
+from ddim_tutorial import explorer as explorer_module  # noqa: E402
 from ddim_tutorial.interpolation import seeded_noise, slerp  # noqa: E402
 
 PNG_MAGIC = b"\x89PNG"
@@ -74,7 +75,7 @@ def test_schedule_explorer_reports_an_impossible_range_instead_of_crashing():
 
 
 def test_cache_keeps_only_the_most_recent_settings(monkeypatch):
-    monkeypatch.setattr(widgets, "CACHE_SIZE", 2)
+    monkeypatch.setattr(explorer_module, "CACHE_SIZE", 2)
     explorer = widgets.schedule_explorer()
     for value in (0.1, 0.2):
         explorer.controls["min signal"].value = value
@@ -253,7 +254,7 @@ def test_fast_interpolation_redraws_on_seed_release():
 
 
 def test_slow_sampler_keeps_the_button(monkeypatch):
-    monkeypatch.setattr(widgets, "LIVE_SECONDS", 0.05)
+    monkeypatch.setattr(explorer_module, "LIVE_SECONDS", 0.05)
     model = SlowFakeModel(0.1)
     explorer = widgets.sampler_explorer(model, num_images=2)
     assert not explorer.live and explorer.controls["sample"].layout.display != "none"
@@ -266,7 +267,7 @@ def test_slow_sampler_keeps_the_button(monkeypatch):
 
 def test_first_slow_call_is_timed_again_warm(monkeypatch):
     """A first grid slowed by compilation alone does not keep the button."""
-    monkeypatch.setattr(widgets, "LIVE_SECONDS", 0.05)
+    monkeypatch.setattr(explorer_module, "LIVE_SECONDS", 0.05)
 
     class CompilesOnce(FakeModel):
         def generate(self, *args, **kwargs):
