@@ -25,7 +25,6 @@ explorers (:mod:`ddim_tutorial.widgets`) reuse its compiled programs for every s
 from __future__ import annotations
 
 import functools
-import math
 from typing import Any
 
 import keras
@@ -36,6 +35,7 @@ from .config import _check_signal_rates
 from .predictions import make_denoiser, null_label_of, validate_guidance, validate_prediction_type
 from .sampling import (MAX_SEED, ddim_step, dpm_solver_2s_step, reverse_diffusion_steps, step_noise,
                        validate_sampler, validate_sampling_args, validate_seed)
+from .schedule import cosine_rates, schedule_angles
 
 __all__ = ["CompiledSampler", "sampling_loop"]
 
@@ -61,7 +61,7 @@ def sampling_loop(denoise: Any, initial_noise: Any, diffusion_steps: Any, start_
     shape = tuple(initial_noise.shape)
     step_size = 1.0 / ops.cast(diffusion_steps, dtype)
     ones = ops.ones((shape[0], 1, 1, 1), dtype=dtype)
-    rates = _schedule(start_angle, angle_span)
+    rates = functools.partial(cosine_rates, start_angle=start_angle, angle_span=angle_span)
 
     def one_step(step, carry):
         noisy_images, _ = carry
@@ -92,7 +92,7 @@ def _dpm_solver_2s_loop(denoise: Any, initial_noise: Any, diffusion_steps: Any, 
     second_order_steps = diffusion_steps - 1
     step_size = 1.0 / ops.cast(ops.maximum(second_order_steps, 1), dtype)
     ones = ops.ones((shape[0], 1, 1, 1), dtype=dtype)
-    rates = _schedule(start_angle, angle_span)
+    rates = functools.partial(cosine_rates, start_angle=start_angle, angle_span=angle_span)
 
     def one_step(step, noisy_images):
         diffusion_times = ones - ops.cast(step, dtype) * step_size
@@ -106,17 +106,6 @@ def _dpm_solver_2s_loop(denoise: Any, initial_noise: Any, diffusion_steps: Any, 
     last_times = ones - ops.cast(second_order_steps, dtype) * step_size  # t = 0, or t = 1 for a single step
     _, pred_images = denoise(noisy_images, *rates(last_times))
     return pred_images
-
-
-def _schedule(start_angle: Any, angle_span: Any) -> Any:
-    """``rates(diffusion_times) -> (noise_rates, signal_rates)``: the cosine schedule on its
-    angles, which may be tensors (``schedule.diffusion_schedule`` checks Python floats)."""
-
-    def rates(diffusion_times):
-        angles = start_angle + diffusion_times * angle_span
-        return ops.sin(angles), ops.cos(angles)
-
-    return rates
 
 
 class CompiledSampler:
@@ -207,9 +196,8 @@ class CompiledSampler:
         if seed is None:
             seed = int(np.random.default_rng().integers(0, MAX_SEED))
         mean, variance = (None, None) if normalized else self._normalizer_stats()
-        # The schedule's angles are computed in float64 exactly as diffusion_schedule does.
-        start_angle = math.acos(max_signal_rate)
-        angle_span = math.acos(min_signal_rate) - start_angle
+        # The schedule's angles, in float64 exactly as diffusion_schedule computes them.
+        start_angle, angle_span = schedule_angles(min_signal_rate, max_signal_rate)
         arguments = dict(
             initial_noise=ops.cast(initial_noise, "float32"),
             diffusion_steps=np.int32(diffusion_steps),

@@ -30,7 +30,7 @@ from keras import ops
 from ._shared import check_positive_int
 from .config import _check_signal_rates
 from .predictions import make_denoiser, null_label_of, validate_guidance, validate_prediction_type
-from .schedule import diffusion_schedule
+from .schedule import cosine_rates, schedule_angles
 
 __all__ = ["ddim_step", "dpm_solver_2s_step", "reverse_diffusion", "reverse_diffusion_steps",
            "DiffusionStep", "network_evaluations", "sampling_times", "SAMPLERS"]
@@ -349,6 +349,7 @@ def reverse_diffusion_steps(network: keras.Model, initial_noise: Any, diffusion_
         seed = keras.random.SeedGenerator(None)
     # DDIM: from t = 1 in steps of 1/steps, the last one at t = 1/steps; DPM-Solver++: down to t = 0.
     step_size = 1.0 / diffusion_steps if sampler == "ddim" else 1.0 / max(diffusion_steps - 1, 1)
+    start_angle, angle_span = schedule_angles(min_signal_rate, max_signal_rate)
     denoise = make_denoiser(lambda inputs: network(inputs, training=False), prediction_type=prediction_type,
                             null_label=null_label_of(network), class_labels=class_labels,
                             guidance_scale=None if guidance_scale == 1 else guidance_scale)
@@ -359,13 +360,12 @@ def reverse_diffusion_steps(network: keras.Model, initial_noise: Any, diffusion_
     for step in range(diffusion_steps):
         noisy_images = next_noisy_images
         diffusion_times = ops.ones((num_images, 1, 1, 1), dtype=noisy_images.dtype) - step * step_size
-        noise_rates, signal_rates = diffusion_schedule(diffusion_times, min_signal_rate, max_signal_rate)
+        noise_rates, signal_rates = cosine_rates(diffusion_times, start_angle, angle_span)
         pred_noises, pred_images = denoise(noisy_images, noise_rates, signal_rates)
         yield DiffusionStep(step, diffusion_times, noisy_images, pred_images, pred_noises)
         if step == diffusion_steps - 1:
             return
-        next_noise_rates, next_signal_rates = diffusion_schedule(diffusion_times - step_size,
-                                                                 min_signal_rate, max_signal_rate)
+        next_noise_rates, next_signal_rates = cosine_rates(diffusion_times - step_size, start_angle, angle_span)
         if sampler == "dpm++2s":
             next_noisy_images = dpm_solver_2s_step(denoise, noisy_images, pred_noises, pred_images, noise_rates,
                                                    signal_rates, next_noise_rates, next_signal_rates)

@@ -15,18 +15,38 @@ from keras import ops
 
 from .config import _check_signal_rates
 
-__all__ = ["diffusion_schedule", "linear_beta_schedule", "diffusion_angles"]
+__all__ = ["diffusion_schedule", "linear_beta_schedule", "diffusion_angles", "schedule_angles", "cosine_rates"]
+
+
+def schedule_angles(min_signal_rate: float = 0.02, max_signal_rate: float = 0.95) -> tuple[float, float]:
+    """``(start_angle, angle_span)``: the cosine schedule's angle at t = 0, ``arccos(max_signal_rate)``,
+    and how far it turns until t = 1, ``arccos(min_signal_rate) - arccos(max_signal_rate)``."""
+    _check_signal_rates(min_signal_rate, max_signal_rate, owner="diffusion_schedule")
+    start_angle = math.acos(max_signal_rate)
+    return start_angle, math.acos(min_signal_rate) - start_angle
+
+
+def cosine_rates(diffusion_times: Any, start_angle: Any, angle_span: Any) -> tuple[Any, Any]:
+    """``(noise_rates, signal_rates) = (sin, cos)`` of the angle ``start_angle + t * angle_span``.
+
+    The schedule's arithmetic without its checks, so that compiled code can trace it with
+    the angles as tensors: the eager and the compiled samplers both call this one.
+    """
+    angles = start_angle + diffusion_times * angle_span
+    return ops.sin(angles), ops.cos(angles)
+
+
+def _float_tensor(diffusion_times: Any) -> Any:
+    diffusion_times = ops.convert_to_tensor(diffusion_times)
+    if not str(diffusion_times.dtype).startswith(("float", "bfloat")):
+        diffusion_times = ops.cast(diffusion_times, "float32")
+    return diffusion_times
 
 
 def diffusion_angles(diffusion_times: Any, min_signal_rate: float = 0.02, max_signal_rate: float = 0.95) -> Any:
     """Angles on the unit circle, growing linearly from arccos(max) to arccos(min)."""
-    _check_signal_rates(min_signal_rate, max_signal_rate, owner="diffusion_schedule")
-    diffusion_times = ops.convert_to_tensor(diffusion_times)
-    if not str(diffusion_times.dtype).startswith(("float", "bfloat")):
-        diffusion_times = ops.cast(diffusion_times, "float32")
-    start_angle = math.acos(max_signal_rate)
-    end_angle = math.acos(min_signal_rate)
-    return start_angle + diffusion_times * (end_angle - start_angle)
+    start_angle, angle_span = schedule_angles(min_signal_rate, max_signal_rate)
+    return start_angle + _float_tensor(diffusion_times) * angle_span
 
 
 def diffusion_schedule(diffusion_times: Any, min_signal_rate: float = 0.02,
@@ -36,8 +56,7 @@ def diffusion_schedule(diffusion_times: Any, min_signal_rate: float = 0.02,
     Equal steps in time are equal steps in angle, so the schedule changes slowly near both
     ends: the first and last steps of sampling alter the image least.
     """
-    angles = diffusion_angles(diffusion_times, min_signal_rate, max_signal_rate)
-    return ops.sin(angles), ops.cos(angles)
+    return cosine_rates(_float_tensor(diffusion_times), *schedule_angles(min_signal_rate, max_signal_rate))
 
 
 def linear_beta_schedule(diffusion_times: Any, beta_start: float = 0.1, beta_end: float = 20.0,
