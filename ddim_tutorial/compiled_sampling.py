@@ -31,7 +31,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from .config import _check_signal_rates
+from .config import check_signal_rates
 from .predictions import make_denoiser, null_label_of, validate_guidance, validate_prediction_type
 from .sampling import (MAX_SEED, ddim_step, dpm_solver_2s_step, reverse_diffusion_steps, step_noise,
                        validate_sampler, validate_sampling_args, validate_seed)
@@ -149,7 +149,7 @@ class CompiledSampler:
             config.min_signal_rate if config is not None else 0.02)
         self.max_signal_rate = max_signal_rate if max_signal_rate is not None else (
             config.max_signal_rate if config is not None else 0.95)
-        _check_signal_rates(self.min_signal_rate, self.max_signal_rate, owner="CompiledSampler")
+        check_signal_rates(self.min_signal_rate, self.max_signal_rate, owner="CompiledSampler")
         # What the network predicts: the model's config says; a bare network predicts the noise
         # (the reference) unless told otherwise.
         if prediction_type is None:

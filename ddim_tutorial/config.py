@@ -115,7 +115,7 @@ class DDIMConfig:
         if self.embedding_max_frequency < self.embedding_min_frequency:
             _fail("embedding_max_frequency", self.embedding_max_frequency,
                   f"must be >= embedding_min_frequency ({self.embedding_min_frequency})")
-        _check_signal_rates(self.min_signal_rate, self.max_signal_rate)
+        check_signal_rates(self.min_signal_rate, self.max_signal_rate)
         if len(self.widths) == 0:
             _fail("widths", self.widths, "must list at least one width")
         for width in self.widths:
@@ -222,7 +222,7 @@ def _positive_float(name: str, value: Any) -> None:
         _fail(name, value, "must be a positive, finite number")
 
 
-def _check_signal_rates(min_signal_rate: Any, max_signal_rate: Any, owner: str = "DDIMConfig") -> None:
+def check_signal_rates(min_signal_rate: Any, max_signal_rate: Any, owner: str = "DDIMConfig") -> None:
     for name, value in (("min_signal_rate", min_signal_rate), ("max_signal_rate", max_signal_rate)):
         if not isinstance(value, (int, float)) or isinstance(value, bool) or value != value:
             raise ValueError(f"{owner}.{name}={value!r} is invalid: it must be a number in (0, 1].")

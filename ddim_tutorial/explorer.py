@@ -37,7 +37,8 @@ CACHE_SIZE = 64
 LIVE_SECONDS = 1.0
 
 
-def _ipywidgets():
+def import_ipywidgets():
+    """ipywidgets, or an ImportError that says how to install it."""
     try:
         import ipywidgets
     except ImportError as err:  # pragma: no cover - ipywidgets is a dependency
@@ -45,30 +46,32 @@ def _ipywidgets():
     return ipywidgets
 
 
-def _css_name(description: str) -> str:
+def css_class(description: str) -> str:
+    """The CSS class a browser test finds a control by: ``ddim-control-min-signal`` for "min signal"."""
     return "ddim-control-" + "-".join(description.lower().split())
 
 
-def _toggle(description: str, options: list[tuple[str, str]], value: str):
+def toggle_buttons(description: str, options: list[tuple[str, str]], value: str):
     """Toggle buttons (one choice of a few, all in view) with the explorers' naming scheme."""
-    widgets = _ipywidgets()
+    widgets = import_ipywidgets()
     toggle = widgets.ToggleButtons(options=options, value=value, description=description,
                                    style={"description_width": "80px", "button_width": "100px"})
     # ipywidgets 8 puts a toggle's label above its buttons; this class (7's default) keeps it on
     # the left, right-aligned with the sliders' labels.
     toggle.add_class("widget-inline-hbox")
-    toggle.add_class(_css_name(description))
+    toggle.add_class(css_class(description))
     return toggle
 
 
-def _slider(kind: str, description: str, value: Any, minimum: Any, maximum: Any, step: Any, **kwargs: Any):
-    widgets = _ipywidgets()
+def slider(kind: str, description: str, value: Any, minimum: Any, maximum: Any, step: Any, **kwargs: Any):
+    """An ``"int"`` or ``"float"`` slider that reports only on release, with the explorers' naming scheme."""
+    widgets = import_ipywidgets()
     cls = {"int": widgets.IntSlider, "float": widgets.FloatSlider}[kind]
-    slider = cls(value=value, min=minimum, max=maximum, step=step, description=description,
-                 continuous_update=False, style={"description_width": "80px"},
-                 layout=widgets.Layout(width="420px"), **kwargs)
-    slider.add_class(_css_name(description))
-    return slider
+    control = cls(value=value, min=minimum, max=maximum, step=step, description=description,
+                  continuous_update=False, style={"description_width": "80px"},
+                  layout=widgets.Layout(width="420px"), **kwargs)
+    control.add_class(css_class(description))
+    return control
 
 
 class Explorer:
@@ -84,7 +87,7 @@ class Explorer:
     grid = False  # True: the picture is a grid of generated images (extra CSS class)
 
     def __init__(self, controls: dict[str, Any], live: bool | str = "auto") -> None:
-        widgets = _ipywidgets()
+        widgets = import_ipywidgets()
         if live not in (True, False, "auto"):
             raise ValueError(f"live={live!r} is invalid: use True, False or 'auto'.")
         self.controls: dict[str, Any] = dict(controls)

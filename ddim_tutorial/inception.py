@@ -14,6 +14,7 @@ smoke tests, the numbers are not comparable to anything.
 
 from __future__ import annotations
 
+import itertools
 import os
 import warnings
 from collections.abc import Iterable, Iterator
@@ -216,7 +217,7 @@ def _encoder_image_size(encoder: keras.Model) -> int:
     return int(shape[1])
 
 
-def _as_pixel_batch(batch: Any, name: str) -> np.ndarray:
+def as_pixel_batch(batch: Any, name: str) -> np.ndarray:
     """Validate a [B, H, W, 3] batch of pixel-space images and return it as float32.
 
     Conversion rule: uint8 images (0..255) are divided by 255; float images must already
@@ -247,17 +248,17 @@ def _as_pixel_batch(batch: Any, name: str) -> np.ndarray:
     return array
 
 
-def _iterate_pixel_batches(images_or_batches: Any, name: str) -> Iterator[np.ndarray]:
+def iterate_pixel_batches(images_or_batches: Any, name: str) -> Iterator[np.ndarray]:
     """Validated float32 batches from an image array or an iterable of batches."""
     if hasattr(images_or_batches, "shape") and hasattr(images_or_batches, "dtype"):
-        yield _as_pixel_batch(images_or_batches, name)
+        yield as_pixel_batch(images_or_batches, name)
         return
     if isinstance(images_or_batches, (str, bytes, dict)) or not (
             isinstance(images_or_batches, Iterable) or hasattr(images_or_batches, "as_numpy_iterator")):
         raise ValueError(f"{name} of type {type(images_or_batches).__name__} is invalid: pass an image "
                          "array [N, H, W, 3] in [0, 1] or an iterable of such batches.")
     for batch in iterate_batches(images_or_batches):
-        yield _as_pixel_batch(batch, name)
+        yield as_pixel_batch(batch, name)
 
 
 def _fixed_size_batches(batches: Iterable[np.ndarray], batch_size: int) -> Iterator[tuple[np.ndarray, int]]:
@@ -352,7 +353,7 @@ def extract_features(images_or_batches: Any, encoder: keras.Model | None = None,
     ``(image_size, kid_image_size, weights)`` is used; ``image_size`` defaults to the images'.
     """
     check_positive_int("batch_size", batch_size)
-    batches = _iterate_pixel_batches(images_or_batches, name)
+    batches = iterate_pixel_batches(images_or_batches, name)
     first = next(batches, None)
     if first is None or len(first) == 0:
         raise ValueError(f"{name} holds no images.")
@@ -367,7 +368,7 @@ def extract_features(images_or_batches: Any, encoder: keras.Model | None = None,
     extractor = _feature_extractor(encoder, batch_size)
 
     def checked() -> Iterator[np.ndarray]:
-        for batch in _chain(first, batches):
+        for batch in itertools.chain([first], batches):
             if batch.shape[1:3] != (size, size):
                 raise ValueError(f"{name} has a batch of {batch.shape[1]}x{batch.shape[2]} images but the "
                                  f"encoder expects {size}x{size}; all images must have one size.")
@@ -375,8 +376,3 @@ def extract_features(images_or_batches: Any, encoder: keras.Model | None = None,
 
     features = [extractor(batch)[:valid] for batch, valid in _fixed_size_batches(checked(), batch_size)]
     return np.concatenate(features)
-
-
-def _chain(first: np.ndarray, rest: Iterator[np.ndarray]) -> Iterator[np.ndarray]:
-    yield first
-    yield from rest

@@ -22,6 +22,7 @@ not exist; the metric then sums in float32, which is ample for 2048-d Inception 
 
 from __future__ import annotations
 
+import itertools
 import math
 import os
 import warnings
@@ -34,7 +35,7 @@ import numpy as np
 from keras import ops
 
 from ._shared import check_positive_int, to_numpy
-from .inception import _as_pixel_batch, _chain, _iterate_pixel_batches, build_inception_encoder, extract_features
+from .inception import as_pixel_batch, build_inception_encoder, extract_features, iterate_pixel_batches
 
 __all__ = ["KID", "KIDResult", "compute_kid", "kid_from_features", "kid_per_batch", "polynomial_kernel"]
 
@@ -309,7 +310,7 @@ def compute_kid(model_or_images: Any, real_images: Any, *, num_images: int | Non
                          "images [N, H, W, 3] in [0, 1] or a model with a generate(num_images, diffusion_steps) "
                          "method.")
     if is_array:
-        generated = _as_pixel_batch(model_or_images, "model_or_images")
+        generated = as_pixel_batch(model_or_images, "model_or_images")
         if num_images is not None:
             raise ValueError("num_images is only used with a model; slice the generated images instead.")
         image_size = generated.shape[1]
@@ -326,7 +327,7 @@ def compute_kid(model_or_images: Any, real_images: Any, *, num_images: int | Non
             if diffusion_steps is None:
                 raise ValueError("diffusion_steps is required: the model has no config.kid_diffusion_steps.")
         check_positive_int("diffusion_steps", diffusion_steps)
-    real_batches = _iterate_pixel_batches(real_images, "real_images")
+    real_batches = iterate_pixel_batches(real_images, "real_images")
     first_real = next(real_batches, None)
     if first_real is None or len(first_real) == 0:
         raise ValueError("real_images holds no images.")
@@ -338,7 +339,7 @@ def compute_kid(model_or_images: Any, real_images: Any, *, num_images: int | Non
         raise ValueError(f"real_images are {first_real.shape[1]}x{first_real.shape[2]}; KID's encoder takes "
                          "square images.")
     encoder = build_inception_encoder(int(first_real.shape[1]), kid_image_size, weights)
-    real_features = extract_features(_chain(first_real, real_batches), encoder, batch_size=batch_size,
+    real_features = extract_features(itertools.chain([first_real], real_batches), encoder, batch_size=batch_size,
                                      name="real_images")
     if len(real_features) < 2:
         raise ValueError(f"real_images holds {len(real_features)} image; KID needs at least 2.")
@@ -370,7 +371,7 @@ def _generate_batches(model: Any, num_images: int, batch_size: int, diffusion_st
     remaining = num_images
     while remaining > 0:
         batch_seed = None if seed is None else int(rng.integers(0, 2**31 - 1))
-        images = _as_pixel_batch(model.generate(batch_size, diffusion_steps, seed=batch_seed), "generated images")
+        images = as_pixel_batch(model.generate(batch_size, diffusion_steps, seed=batch_seed), "generated images")
         if len(images) == 0:
             raise ValueError("model.generate returned no images; it must return [num_images, H, W, 3].")
         yield images[:remaining]

@@ -28,7 +28,7 @@ import numpy as np
 from keras import ops
 
 from ._shared import check_positive_int
-from .config import _check_signal_rates
+from .config import check_signal_rates
 from .predictions import make_denoiser, null_label_of, validate_guidance, validate_prediction_type
 from .schedule import cosine_rates, schedule_angles
 
@@ -222,7 +222,7 @@ def validate_sampling_args(initial_noise: Any, diffusion_steps: Any, min_signal_
     """
     check_positive_int("diffusion_steps", diffusion_steps, advice="use an integer >= 1 (the reference samples "
                        "with 20; 5 is enough for a rough preview)")
-    _check_signal_rates(min_signal_rate, max_signal_rate, owner="reverse_diffusion")
+    check_signal_rates(min_signal_rate, max_signal_rate, owner="reverse_diffusion")
     if not isinstance(eta, (int, float)) or isinstance(eta, bool) or not 0.0 <= eta <= 1.0:
         raise ValueError(f"eta={eta!r} is invalid: use a number in [0, 1] "
                          "(0: deterministic DDIM, 1: DDPM-like stochastic sampling).")

@@ -13,7 +13,7 @@ from typing import Any
 
 from keras import ops
 
-from .config import _check_signal_rates
+from .config import check_signal_rates
 
 __all__ = ["diffusion_schedule", "linear_beta_schedule", "diffusion_angles", "schedule_angles", "cosine_rates"]
 
@@ -21,7 +21,7 @@ __all__ = ["diffusion_schedule", "linear_beta_schedule", "diffusion_angles", "sc
 def schedule_angles(min_signal_rate: float = 0.02, max_signal_rate: float = 0.95) -> tuple[float, float]:
     """``(start_angle, angle_span)``: the cosine schedule's angle at t = 0, ``arccos(max_signal_rate)``,
     and how far it turns until t = 1, ``arccos(min_signal_rate) - arccos(max_signal_rate)``."""
-    _check_signal_rates(min_signal_rate, max_signal_rate, owner="diffusion_schedule")
+    check_signal_rates(min_signal_rate, max_signal_rate, owner="diffusion_schedule")
     start_angle = math.acos(max_signal_rate)
     return start_angle, math.acos(min_signal_rate) - start_angle
 
@@ -67,7 +67,7 @@ def linear_beta_schedule(diffusion_times: Any, beta_start: float = 0.1, beta_end
     rates are clipped to the same ``[min_signal_rate, max_signal_rate]`` range as the cosine
     schedule so the two can be plotted side by side. It destroys the signal much earlier.
     """
-    _check_signal_rates(min_signal_rate, max_signal_rate, owner="linear_beta_schedule")
+    check_signal_rates(min_signal_rate, max_signal_rate, owner="linear_beta_schedule")
     t = ops.cast(ops.convert_to_tensor(diffusion_times), "float32")
     log_signal_variance = -(beta_start * t + 0.5 * (beta_end - beta_start) * t**2)
     signal_rates = ops.clip(ops.exp(0.5 * log_signal_variance), min_signal_rate, max_signal_rate)

@@ -41,7 +41,7 @@ import numpy as np
 
 from ._shared import check_generative_model, check_positive_int, to_numpy
 from .config import DEFAULT_GUIDANCE_SCALE
-from .explorer import Explorer, _css_name, _ipywidgets, _slider, _toggle
+from .explorer import Explorer, css_class, import_ipywidgets, slider, toggle_buttons
 from .plotting import image_grid, plot_schedules, plot_trajectory, to_pixels
 
 __all__ = [
@@ -63,8 +63,8 @@ class ScheduleExplorer(Explorer):
 
     def __init__(self, min_signal_rate: float = 0.02, max_signal_rate: float = 0.95) -> None:
         controls = {
-            "min signal": _slider("float", "min signal", min_signal_rate, 0.01, 0.5, 0.01),
-            "max signal": _slider("float", "max signal", max_signal_rate, 0.5, 1.0, 0.01),
+            "min signal": slider("float", "min signal", min_signal_rate, 0.01, 0.5, 0.01),
+            "max signal": slider("float", "max signal", max_signal_rate, 0.5, 1.0, 0.01),
         }
         super().__init__(controls)
 
@@ -108,8 +108,8 @@ class NoisingExplorer(Explorer):
                              "pass more varied images or an explicit std.")
         self.min_signal_rate, self.max_signal_rate = min_signal_rate, max_signal_rate
         controls = {
-            "t": _slider("float", "t", t, 0.0, 1.0, 0.01),
-            "seed": _slider("int", "seed", seed, 0, 99, 1),
+            "t": slider("float", "t", t, 0.0, 1.0, 0.01),
+            "seed": slider("int", "seed", seed, 0, 99, 1),
         }
         super().__init__(controls)
 
@@ -165,12 +165,12 @@ class SamplerExplorer(Explorer):
 
         validate_sampler(sampler)
         controls = {
-            "sampler": _toggle("sampler", [(SAMPLER_LABELS[name], name) for name in SAMPLERS], sampler),
-            "steps": _slider("int", "steps", min(steps, max_steps), 1, max_steps, 1),
-            "min signal": _slider("float", "min signal", config.min_signal_rate, 0.01, 0.5, 0.01),
-            "max signal": _slider("float", "max signal", config.max_signal_rate, 0.5, 1.0, 0.01),
-            "eta": _slider("float", "eta", 0.0, 0.0, 1.0, 0.05),
-            "seed": _slider("int", "seed", seed, 0, 99, 1),
+            "sampler": toggle_buttons("sampler", [(SAMPLER_LABELS[name], name) for name in SAMPLERS], sampler),
+            "steps": slider("int", "steps", min(steps, max_steps), 1, max_steps, 1),
+            "min signal": slider("float", "min signal", config.min_signal_rate, 0.01, 0.5, 0.01),
+            "max signal": slider("float", "max signal", config.max_signal_rate, 0.5, 1.0, 0.01),
+            "eta": slider("float", "eta", 0.0, 0.0, 1.0, 0.05),
+            "seed": slider("int", "seed", seed, 0, 99, 1),
         }
         super().__init__(controls, live)
 
@@ -227,9 +227,9 @@ class TrajectoryExplorer(Explorer):
         check_generative_model(model)
         self.model, self.max_columns = model, max_columns
         controls = {
-            "steps": _slider("int", "steps", min(steps, max_steps), 1, max_steps, 1),
-            "eta": _slider("float", "eta", 0.0, 0.0, 1.0, 0.05),
-            "seed": _slider("int", "seed", seed, 0, 99, 1),
+            "steps": slider("int", "steps", min(steps, max_steps), 1, max_steps, 1),
+            "eta": slider("float", "eta", 0.0, 0.0, 1.0, 0.05),
+            "seed": slider("int", "seed", seed, 0, 99, 1),
         }
         super().__init__(controls, live)
 
@@ -266,14 +266,14 @@ class InterpolationExplorer(Explorer):
         self.model, self.num_mixes = model, num_mixes
         self.fractions = np.linspace(0.0, 1.0, num_mixes)
         steps = model.config.plot_diffusion_steps if steps is None else steps
-        widgets = _ipywidgets()
+        widgets = import_ipywidgets()
         spherical = widgets.Checkbox(value=True, description="spherical", indent=False)
-        spherical.add_class(_css_name("spherical"))
+        spherical.add_class(css_class("spherical"))
         controls = {
-            "seed a": _slider("int", "seed a", seed_a, 0, 99, 1),
-            "seed b": _slider("int", "seed b", seed_b, 0, 99, 1),
-            "mix": _slider("float", "mix", 0.5, 0.0, 1.0, round(1.0 / (num_mixes - 1), 6)),
-            "steps": _slider("int", "steps", min(steps, max_steps), 1, max_steps, 1),
+            "seed a": slider("int", "seed a", seed_a, 0, 99, 1),
+            "seed b": slider("int", "seed b", seed_b, 0, 99, 1),
+            "mix": slider("float", "mix", 0.5, 0.0, 1.0, round(1.0 / (num_mixes - 1), 6)),
+            "steps": slider("int", "steps", min(steps, max_steps), 1, max_steps, 1),
             "spherical": spherical,
         }
         super().__init__(controls, live)
@@ -344,16 +344,16 @@ class GuidanceExplorer(Explorer):
         check_positive_int("num_images", num_images, advice="use a positive integer such as 6")
         self.model, self.num_images, self.class_names = model, num_images, class_names
         steps = model.config.plot_diffusion_steps if steps is None else steps
-        widgets = _ipywidgets()
+        widgets = import_ipywidgets()
         species = widgets.Dropdown(options=[(name, index) for index, name in enumerate(class_names)],
                                    value=class_label, description="species", style={"description_width": "80px"},
                                    layout=widgets.Layout(width="420px"))
-        species.add_class(_css_name("species"))
+        species.add_class(css_class("species"))
         controls = {
             "species": species,
-            "guidance": _slider("float", "guidance", guidance_scale, 0.0, max_guidance, 0.5),
-            "steps": _slider("int", "steps", min(steps, max_steps), 1, max_steps, 1),
-            "seed": _slider("int", "seed", seed, 0, 99, 1),
+            "guidance": slider("float", "guidance", guidance_scale, 0.0, max_guidance, 0.5),
+            "steps": slider("int", "steps", min(steps, max_steps), 1, max_steps, 1),
+            "seed": slider("int", "seed", seed, 0, 99, 1),
         }
         super().__init__(controls, live)
 
