@@ -62,7 +62,8 @@ class SampleGridCallback(keras.callbacks.Callback):
         num_images = self.num_rows * self.num_cols
         num_classes = self.model.config.num_classes
         # A class-conditional model: the classes in turn, guided, so that the grid shows what each label learnt.
-        labels = dict(class_labels=np.arange(num_images) % num_classes, guidance_scale=DEFAULT_GUIDANCE_SCALE) if num_classes else {}
+        labels = (dict(class_labels=np.arange(num_images) % num_classes, guidance_scale=DEFAULT_GUIDANCE_SCALE)
+                  if num_classes else {})
         images = self.model.generate(num_images, self.diffusion_steps, initial_noise=self.initial_noise, **labels)
         self.last_path = save_image_grid(images, self.directory / f"epoch_{epoch + 1:03d}.png",
                                          num_rows=self.num_rows, num_cols=self.num_cols)

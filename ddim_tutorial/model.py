@@ -433,7 +433,7 @@ def _iterate_batches(data: Any, max_batches: int | None) -> Any:
         yield to_numpy(data)
         return
     for batch in itertools.islice(iterate_batches(data), max_batches):
-        yield np.asarray(_images_and_labels(batch)[0])
+        yield to_numpy(_images_and_labels(batch)[0])
 
 
 def _images_and_labels(batch: Any) -> tuple[Any, Any]:

@@ -20,8 +20,10 @@ __all__ = ["diffusion_schedule", "linear_beta_schedule", "diffusion_angles", "sc
 
 def schedule_angles(min_signal_rate: float = 0.02, max_signal_rate: float = 0.95) -> tuple[float, float]:
     """``(start_angle, angle_span)``: the cosine schedule's angle at t = 0, ``arccos(max_signal_rate)``,
-    and how far it turns until t = 1, ``arccos(min_signal_rate) - arccos(max_signal_rate)``."""
-    check_signal_rates(min_signal_rate, max_signal_rate, owner="diffusion_schedule")
+    and how far it turns until t = 1, ``arccos(min_signal_rate) - arccos(max_signal_rate)``.
+
+    Unchecked, like :func:`cosine_rates`: the samplers check the rates once at their edge.
+    """
     start_angle = math.acos(max_signal_rate)
     return start_angle, math.acos(min_signal_rate) - start_angle
 
@@ -45,6 +47,7 @@ def _float_tensor(diffusion_times: Any) -> Any:
 
 def diffusion_angles(diffusion_times: Any, min_signal_rate: float = 0.02, max_signal_rate: float = 0.95) -> Any:
     """Angles on the unit circle, growing linearly from arccos(max) to arccos(min)."""
+    check_signal_rates(min_signal_rate, max_signal_rate, owner="diffusion_schedule")
     start_angle, angle_span = schedule_angles(min_signal_rate, max_signal_rate)
     return start_angle + _float_tensor(diffusion_times) * angle_span
 
@@ -56,6 +59,7 @@ def diffusion_schedule(diffusion_times: Any, min_signal_rate: float = 0.02,
     Equal steps in time are equal steps in angle, so the schedule changes slowly near both
     ends: the first and last steps of sampling alter the image least.
     """
+    check_signal_rates(min_signal_rate, max_signal_rate, owner="diffusion_schedule")
     return cosine_rates(_float_tensor(diffusion_times), *schedule_angles(min_signal_rate, max_signal_rate))
 
 
