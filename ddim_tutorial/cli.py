@@ -208,10 +208,8 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--train-command", required=True, help="the exact command that trained it")
     export.add_argument("--wall-time", required=True, help="how long training took, in words")
     export.add_argument("--hardware", required=True, help="where it was trained, in words")
-    export.add_argument("--data", default="flowers12: 960 photographs of 12 flower species, a subset of the Oxford "
-                        "flower datasets (Nilsback and Zisserman); train/ (720) for training", help="the card's data line")
-    export.add_argument("--split", default="train/ (720 images, 60 per species) trains; test/ (240 images) is held "
-                        "out and gives the validation figures", help="the card's split line")
+    export.add_argument("--data", default=None, help="the card's data line (default: pretrained.DATA, flowers12)")
+    export.add_argument("--split", default=None, help="the card's split line (default: pretrained.SPLIT, flowers12)")
     export.add_argument("--target-images", type=_positive_int, metavar="N",
                         help="the planned training budget, if the model has not reached it yet")
     export.add_argument("--script", help="the script that wraps both commands, for the card")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -166,11 +167,19 @@ def run_export(args: argparse.Namespace) -> int:
 
     config = read_checkpoint_config(args.checkpoint)
     images = load_image_folder(args.data_dir, config.image_size, "validation")
+    # Without --data/--split the card describes flowers12 as it is now (pretrained.DATA and SPLIT).
+    data = pretrained.DATA if getattr(args, "data", None) is None else args.data
+    split = pretrained.SPLIT if getattr(args, "split", None) is None else args.split
+    stated = re.search(r"test/ \((\d+) images", split)
+    if stated and int(stated.group(1)) != len(images):
+        raise CLIError(f"the card's split line says test/ holds {stated.group(1)} images, but {args.data_dir} has "
+                       f"{len(images)} held-out images, which give the validation figures; pass --split with the "
+                       "true count.")
     root = Path(args.root) if args.root else None
     export_command = (f"python -m ddim_tutorial export --checkpoint runs/{args.name}/last --name {args.name} "
                       "--data-dir flowers12 --summary ... --train-command ... --wall-time ... --hardware ...")
     training = {"command": args.train_command, "export_command": export_command, "wall_time": args.wall_time,
-                "hardware": args.hardware, "software": software_versions(), "data": args.data, "split": args.split,
+                "hardware": args.hardware, "software": software_versions(), "data": data, "split": split,
                 "target_images": args.target_images, "progress_note": args.progress_note, "script": args.script,
                 "provenance": pretrained.PROVENANCE}
     folder = pretrained.export(args.checkpoint, args.name, summary=args.summary, training=training,

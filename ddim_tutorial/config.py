@@ -254,9 +254,9 @@ PRESETS: dict[str, dict[str, Any]] = {
         kid_weights=None,
         seed=0,
     ),
-    # The reference network on 64x64 images for a short class: about 5 epochs of the
-    # reference's ~110 s per epoch on a T4 (the reference's own figure; we could not time
-    # a T4 here). Flips double the effective data; KID is measured after training.
+    # The reference network on 64x64 images for a short class: 5 epochs, about 12 minutes on a
+    # T4 by the reference's own figure (50 epochs in 2 hours, so about 144 s per epoch; we could
+    # not time a T4 here). Flips double the effective data; KID is measured after training.
     # jit_compile stays "auto": XLA where it pays (a GPU/TPU, and JAX), never
     # torch.compile, and not on a TensorFlow CPU (0.28-0.52x speed, benchmarks/README.md).
     "workshop": dict(

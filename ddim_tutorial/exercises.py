@@ -267,15 +267,16 @@ def check_ddim_step(fn: Callable) -> CheckResult:
         rates = (*_schedule(times), *_schedule(times - rng.uniform(0.05, 0.2, times.shape)))
         step = lambda n, i, e=eta, f=fresh, r=rates: to_numpy(ddim_step(  # noqa: E731
             *student_inputs((n, i, *r), True), eta=e, fresh_noises=student_inputs((f,), True)[0]))
-        sigmas = step(0 * noises, 0 * images, f=np.ones_like(fresh))
+        fresh_rates = step(0 * noises, 0 * images, f=np.ones_like(fresh))
         arguments = (*student_inputs((noises, images, *rates), tensors), eta, student_inputs((fresh,), tensors)[0])
         trials.append(Trial(arguments,
                             (step(noises, images),), f"for images of shape {shape} as {KIND[tensors]} and eta={eta}",
                             {"noise_rates": rates[0], "next_noise_rates": rates[2]}, {
-            "ignores eta: for eta > 0 a part sigma of the next noise must be fresh noise": (step(noises, images, 0.0),),
-            "adds sigma * fresh_noises but keeps next_noise_rates on pred_noises; that rate must shrink to "
-            "sqrt(next_noise_rates**2 - sigma**2)": (step(noises, images, 0.0) + sigmas * fresh,),
-            "computes sigma without the factor eta": (step(noises, images, 1.0),),
+            "ignores eta: for eta > 0 a part of the next noise, at the fresh-noise rate, must be fresh noise":
+                (step(noises, images, 0.0),),
+            "adds fresh_rates * fresh_noises but keeps next_noise_rates on pred_noises; that rate must shrink to "
+            "sqrt(next_noise_rates**2 - fresh_rates**2)": (step(noises, images, 0.0) + fresh_rates * fresh,),
+            "computes the fresh-noise rate without the factor eta": (step(noises, images, 1.0),),
             "remixes at the current rates; use next_signal_rates and next_noise_rates":
                 (step(noises, images, 0.0, r=(*rates[:2], *rates[:2])),),
             "swaps the rates: pred_images go with next_signal_rates and pred_noises with next_noise_rates":

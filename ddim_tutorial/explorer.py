@@ -15,9 +15,19 @@ of drag) and every result is cached per setting (``explorer.cache_hits`` counts 
 ``CACHE_SIZE`` most recent settings are kept). An explorer with ``needs_trigger`` (the ones
 that run the diffusion model) is *live* where a new picture takes under ``LIVE_SECONDS``
 (timed on the default setting, after compilation): it redraws when a slider is released and
-hides its **sample** button. Where it is slower (a large model on a CPU) it computes only
-when **sample** is pressed. ``live=True`` / ``False`` forces either. Moving a slider back to
-a setting already computed shows it at once.
+hides its **sample** button. Moving a slider back to a setting already computed shows it at
+once.
+
+Where the default setting is slower than that (a large model on a CPU), an explorer that
+knows the relative cost of its settings (``_cost``) and cheaper ones to offer
+(``_cheaper_settings``, best first) predicts each one's time from the default's, tries the
+first predicted to take at most ``LIVE_TARGET`` of ``LIVE_SECONDS`` (at most ``MAX_TRIES``
+of them, each timed warm), and opens there, live, if it is fast enough: the sampler explorer
+opens at DPM-Solver++(2S) with fewer steps instead of DDIM at 20. Its status line says so in
+one sentence (also kept in ``explorer.opening_note``); the sliders keep their full range, so
+the default setting is one move away. Where no cheaper setting is fast enough, the explorer
+shows the default setting and computes only when **sample** is pressed. ``live=True`` /
+``False`` forces either, and opens at the default setting.
 """
 
 from __future__ import annotations
@@ -25,6 +35,8 @@ from __future__ import annotations
 import html
 import time
 from collections import OrderedDict
+from collections.abc import Iterable
+from contextlib import contextmanager
 from typing import Any
 
 from .plotting import figure_to_png
@@ -35,6 +47,14 @@ __all__ = ["Explorer"]
 CACHE_SIZE = 64
 #: An explorer with a sample button redraws on slider release when one picture takes less than this.
 LIVE_SECONDS = 1.0
+#: A cheaper setting is tried only if predicted to take at most this fraction of ``LIVE_SECONDS``
+#: (the prediction scales the default's time by the cost ratio, and ignores fixed costs and load).
+LIVE_TARGET = 0.8
+#: How many cheaper settings an explorer times at most before it settles for the sample button.
+MAX_TRIES = 2
+
+#: The clock that times computations (tests replace it with a fake one).
+_timer = time.perf_counter
 
 
 def import_ipywidgets():
@@ -79,7 +99,10 @@ class Explorer:
 
     Subclasses give ``_compute(settings)`` (the expensive part, cached by ``_cache_key``)
     and ``_draw(settings, result)`` (a matplotlib figure); ``_check(settings)`` returns an
-    error message for an invalid combination, shown instead of a crash.
+    error message for an invalid combination, shown instead of a crash. To open at a cheaper
+    setting where the default is too slow to follow the sliders, they also give
+    ``_cost(settings)`` (proportional to the time, e.g. network evaluations),
+    ``_cheaper_settings(settings)`` (changes to try, best first) and ``_describe(settings)``.
     """
 
     name = "explorer"
@@ -99,6 +122,8 @@ class Explorer:
         self.figure: Any = None
         self.settings_shown: dict[str, Any] | None = None
         self.last_seconds: float | None = None
+        self.opening_note: str | None = None
+        self._quiet = False
         self.image = widgets.Image(format="png", layout=widgets.Layout(max_width="100%"))
         self.image.add_class("ddim-figure")
         if self.grid:
@@ -119,24 +144,82 @@ class Explorer:
         self.live = not self.needs_trigger
         self.refresh(compute=True)  # the default setting, also the static picture
         if self.needs_trigger:
-            self.live = self._fast_enough() if live == "auto" else bool(live)
+            if live == "auto":
+                self.live = self._fast_enough() or self._open_at_cheaper_setting()
+            else:
+                self.live = bool(live)
             if self.live:
                 self.controls["sample"].layout.display = "none"
                 self.widget.add_class("ddim-live")
-                self._set_status(f"computed in {self.last_seconds or 0:.2f} s; the picture follows the sliders", "ok")
+                self._set_status(self.opening_note or
+                                 f"computed in {self.last_seconds or 0:.2f} s; the picture follows the sliders", "ok")
+            elif live == "auto" and self.last_seconds is not None:
+                self._set_status(f"a new picture takes {self.last_seconds:.1f} s here: set the sliders, then press "
+                                 "<b>sample</b>", "pending")
 
     def _fast_enough(self) -> bool:
         """Whether a new picture takes under ``LIVE_SECONDS`` (a second, warm run if the first compiled)."""
         if self.last_seconds is None:
             return False
         if self.last_seconds >= LIVE_SECONDS:  # maybe only the one-off compilation: time a warm run
-            start = time.perf_counter()
+            start = _timer()
             try:
                 self._compute(self.settings())
             except ValueError:
                 return False
-            self.last_seconds = time.perf_counter() - start
+            self.last_seconds = _timer() - start
         return self.last_seconds < LIVE_SECONDS
+
+    def _open_at_cheaper_setting(self) -> bool:
+        """Move the controls to a cheaper setting that follows the sliders, if there is one; True if found.
+
+        Called when the default setting (shown, and timed warm in ``last_seconds``) is too slow.
+        Each candidate's time is predicted from the default's by the ratio of their costs; the
+        first predicted to fit in ``LIVE_TARGET * LIVE_SECONDS`` is computed and timed (warm).
+        After ``MAX_TRIES`` misses, or without candidates, the default setting comes back.
+        """
+        default = self.settings()
+        default_seconds, default_cost = self.last_seconds, self._cost(default)
+        if not default_seconds or not default_cost:
+            return False
+        seconds_per_cost = default_seconds / default_cost
+        tries = 0
+        for change in self._cheaper_settings(default):
+            candidate = {**default, **change}
+            cost = self._cost(candidate)
+            if (candidate == default or self._check(candidate) or cost is None
+                    or cost * seconds_per_cost > LIVE_TARGET * LIVE_SECONDS):
+                continue
+            tries += 1
+            self._set_values(candidate)
+            if self.refresh(compute=True) and self._fast_enough():
+                self.opening_note = (f"{self._describe(default)} takes {default_seconds:.1f} s here, so the "
+                                     f"explorer opens at {self._describe(candidate)} ({self.last_seconds:.1f} s), "
+                                     "which follows the sliders; every setting stays available")
+                return True
+            if tries >= MAX_TRIES:
+                break
+            if self.last_seconds:  # slower than predicted: predict the next ones from this measurement
+                seconds_per_cost = max(seconds_per_cost, self.last_seconds / cost)
+        if tries:
+            self._set_values(default)
+            self.refresh(compute=False)  # the default's picture, from the cache
+        self.last_seconds = default_seconds
+        return False
+
+    def _set_values(self, settings: dict[str, Any]) -> None:
+        """Set the controls to ``settings`` without computing anything on the way."""
+        with self._quietly():
+            for key, value in settings.items():
+                self.controls[key].value = value
+
+    @contextmanager
+    def _quietly(self):
+        self._quiet = True
+        try:
+            yield
+        finally:
+            self._quiet = False
 
     # ----------------------------------------------------------- to override
     def _compute(self, settings: dict[str, Any]) -> Any:
@@ -147,6 +230,18 @@ class Explorer:
 
     def _check(self, settings: dict[str, Any]) -> str | None:
         return None
+
+    def _cost(self, settings: dict[str, Any]) -> float | None:
+        """How much a setting costs to compute, in any unit proportional to time (None: unknown)."""
+        return None
+
+    def _cheaper_settings(self, settings: dict[str, Any]) -> Iterable[dict[str, Any]]:
+        """Changes to ``settings`` to open at when it is too slow to follow the sliders, best first."""
+        return ()
+
+    def _describe(self, settings: dict[str, Any]) -> str:
+        """A setting in a few words, for the status line."""
+        return ", ".join(f"{key} {value}" for key, value in settings.items())
 
     def _cache_key(self, settings: dict[str, Any]) -> Any:
         return tuple(sorted((k, round(v, 6) if isinstance(v, float) else v) for k, v in settings.items()))
@@ -160,7 +255,8 @@ class Explorer:
         return {key: control.value for key, control in self._value_controls().items()}
 
     def _on_change(self, change: dict[str, Any]) -> None:
-        self.refresh(compute=self.live)
+        if not self._quiet:
+            self.refresh(compute=self.live)
 
     def refresh(self, compute: bool = True) -> bool:
         """Show the current setting: from the cache, or computed if ``compute``; True if shown."""
@@ -180,13 +276,13 @@ class Explorer:
             return False
         else:
             self._set_status("computing ...", "pending")
-            start = time.perf_counter()
+            start = _timer()
             try:
                 result = self._compute(settings)
             except ValueError as err:  # a bad setting the checks did not foresee
                 self._set_status(str(err), "error")
                 return False
-            self.last_seconds = time.perf_counter() - start
+            self.last_seconds = _timer() - start
             self.computations += 1
             self.cache[key] = result
             while len(self.cache) > CACHE_SIZE:

@@ -13,17 +13,22 @@ a student on a laptop and CI:
                     mode: offline synthetic flowers. Unset in full mode: Oxford Flowers 102
                     from TensorFlow Datasets (downloads on Colab).
 ``DDIM_CHECKPOINT`` a trained checkpoint folder for lessons 05-07, instead of a bundled model.
-``DDIM_LONG_TRAINING=1``  full mode on a machine without a GPU: train lesson 04's full
-                    ``workshop`` run anyway (hours on a CPU) instead of a run of minutes.
+``DDIM_LONG_TRAINING=1``  full mode on a machine without a GPU: train the long runs anyway
+                    (lesson 04's ``workshop`` run, an uncapped fine-tuning epoch, lesson 08's
+                    64x64 run: minutes to hours on a CPU) instead of runs of about a minute.
 ``KERAS_BACKEND``   ``tensorflow`` (default), ``jax`` or ``torch``; set before Keras is imported.
 ==================  ==========================================================================
 
 Lessons 05-07 never train by surprise: :func:`get_trained_model` opens the checkpoint it is
 given, else ``DDIM_CHECKPOINT``, else what lesson 04 left in ``run_dir()``, else the model
 that ships with the package (:mod:`ddim_tutorial.pretrained`): ``flowers32`` in fast mode,
-``flowers64`` in full mode once it is fully trained. Lesson 04 trains into ``runs/lessons-fast``
+``flowers64`` in full mode. Lesson 04 trains into ``runs/lessons-fast``
 (fast mode) or ``runs/lessons`` (full mode), relative to the notebook's folder, and fine-tunes
 the bundled model into ``finetuned/`` inside it.
+
+Without a GPU, no training cell runs for more than about two minutes unless asked to
+(``DDIM_LONG_TRAINING=1`` or ``long=True``), and every run prints, before it starts, what it
+trains and about how long that takes on this machine (:func:`ddim_tutorial.training.describe_run`).
 """
 
 from __future__ import annotations
@@ -43,7 +48,8 @@ from .exercises import check  # re-exported: lessons check students' code with l
 __all__ = [
     "FAST_ENV_VAR", "DATA_ENV_VAR", "CHECKPOINT_ENV_VAR", "FAST_EMA", "fast_mode", "pick", "choose_backend",
     "lesson_config", "data_dir", "data_source", "load_images", "load_batches", "run_dir", "find_checkpoint",
-    "accelerator_available", "TrainingPlan", "training_plan", "train_lesson_model", "finetune_bundled",
+    "accelerator_available", "long_training", "ema_for_steps", "TrainingPlan", "training_plan",
+    "train_lesson_model", "finetune_bundled", "kid_weights", "count_images",
     "get_trained_model", "describe", "check", "show_source", "class_names", "load_labelled_images",
     "train_guidance_model", "get_guidance_model",
 ]
@@ -171,6 +177,46 @@ def _load_from_source(num_images: int, image_size: int | None, split: str, seed:
     return (images[:num_images], loaded[1][:num_images]) if labels else images
 
 
+def count_images(split: str = "train") -> int:
+    """How many images the lessons' data source has in ``split`` (``"train"`` or ``"validation"``).
+
+    A folder is counted (its ``train/`` and ``test/`` sub-folders, or its own 80/20 split);
+    the synthetic flowers and Oxford Flowers 102 have fixed split sizes.
+    """
+    from .data import FLOWERS_SPLIT_SIZES, SYNTHETIC_SIZES
+    from .folders import list_image_files
+
+    source = data_source()
+    if source == "folder":
+        return len(list_image_files(data_dir(), split))
+    return (SYNTHETIC_SIZES if source == "synthetic" else FLOWERS_SPLIT_SIZES)[split]
+
+
+def kid_weights() -> str | None:
+    """InceptionV3 weights for lesson 05: a local ImageNet weights file in full mode, else None (random).
+
+    Fast mode uses random weights. Where the ImageNet weights cannot be found or downloaded
+    (an offline machine), this prints one sentence saying so and falls back to random weights,
+    so that the lesson still runs; the numbers then compare only with each other.
+    """
+    import warnings
+
+    from .inception import (WEIGHTS_ENV_VAR, InceptionWeightsUnavailableError, RandomInceptionWeightsWarning,
+                            resolve_inception_weights)
+
+    if fast_mode():
+        return None
+    try:
+        return resolve_inception_weights("imagenet")
+    except InceptionWeightsUnavailableError:
+        print("InceptionV3's ImageNet weights could not be downloaded here, and no copy is in Keras' cache or "
+              f"${WEIGHTS_ENV_VAR}, so this lesson uses random InceptionV3 weights: its KID values compare "
+              "only with each other.")
+        # That sentence says what the warning of every later KID call would repeat.
+        warnings.filterwarnings("ignore", category=RandomInceptionWeightsWarning)
+        return None
+
+
 def run_dir() -> Path:
     """Where lesson 04 and the quick training keep their checkpoints and sample grids."""
     return Path("runs") / ("lessons-fast" if fast_mode() else "lessons")
@@ -203,29 +249,52 @@ class TrainingPlan:
     reason: str
 
 
+def long_training(long: bool | None = None) -> bool:
+    """Whether to train the long runs: ``long`` if given, else a GPU or ``DDIM_LONG_TRAINING=1``."""
+    if long is not None:
+        return bool(long)
+    return os.environ.get(LONG_TRAINING_ENV_VAR, "").strip().lower() in _TRUE or accelerator_available()
+
+
+def ema_for_steps(steps: int, half_lives: float = 10.0) -> float:
+    """The EMA momentum whose half-life is ``1 / half_lives`` of a run of ``steps`` optimizer steps.
+
+    A short run needs a short memory: after ``steps`` steps the untrained start keeps the share
+    ``ema ** steps`` of the averaged weights, here ``0.5 ** half_lives`` (0.1 % for 10).
+    """
+    check_positive_int("steps", steps, advice="ask for a positive integer")
+    return round(0.5 ** (half_lives / steps), 4)
+
+
+#: Lesson 04 without a GPU: epochs and batches per epoch of its CPU-sized run (about a minute).
+CPU_RUN_EPOCHS, CPU_RUN_BATCHES = 4, 40
+
+
 def training_plan(long: bool | None = None) -> TrainingPlan:
     """Lesson 04's training run for this machine and mode.
 
     Fast mode: the ``smoke`` preset for 2 epochs. Full mode with a GPU (or with ``long=True``
     / ``DDIM_LONG_TRAINING=1``): the ``workshop`` preset, the reference network for 5 epochs.
-    Full mode without a GPU: the 32x32 network of the bundled ``flowers32`` model for a run of
-    minutes, since the workshop run would take hours on a CPU.
+    Full mode without a GPU: the 32x32 network of the bundled ``flowers32`` model for
+    ``CPU_RUN_EPOCHS`` epochs of ``CPU_RUN_BATCHES`` batches, about a minute, with an EMA
+    sized to that run (:func:`ema_for_steps`), since the workshop run would take hours on a CPU.
     """
     config = lesson_config()
     if fast_mode():
         return TrainingPlan(config, config.num_epochs, None,
-                            "Fast mode: the small smoke-preset network for 2 short epochs (a minute on a CPU).")
-    if long is None:
-        long = os.environ.get(LONG_TRAINING_ENV_VAR, "").strip().lower() in _TRUE
-    if long or accelerator_available():
+                            "Fast mode: the small smoke-preset network for 2 short epochs (about 15 s on a CPU).")
+    if long_training(long):
         return TrainingPlan(config, config.num_epochs, None,
                             f"Full mode: the reference network on {config.image_size}x{config.image_size} images "
-                            f"for {config.num_epochs} epochs (about 10 minutes on a T4 GPU).")
-    config = DDIMConfig.preset("workshop", image_size=32, widths=(32, 64, 96), batch_size=32, ema=0.99,
-                               num_epochs=3)
-    return TrainingPlan(config, config.num_epochs, 40,
+                            f"for {config.num_epochs} epochs (about 12 minutes on a T4 GPU, from the reference's "
+                            "figure of 2 hours for 50 epochs).")
+    steps = CPU_RUN_EPOCHS * CPU_RUN_BATCHES
+    config = DDIMConfig.preset("workshop", image_size=32, widths=(32, 64, 96), batch_size=32,
+                               ema=ema_for_steps(steps), num_epochs=CPU_RUN_EPOCHS)
+    return TrainingPlan(config, config.num_epochs, CPU_RUN_BATCHES,
                         "No GPU found, so this lesson trains a CPU-sized run instead of the full one: the 32x32 "
-                        "network of the bundled flowers32 model for 3 epochs of 40 batches (a few minutes); set "
+                        f"network of the bundled flowers32 model for {CPU_RUN_EPOCHS} epochs of {CPU_RUN_BATCHES} "
+                        f"batches ({steps} steps), with an EMA of {config.ema} sized to that run; set "
                         f"{LONG_TRAINING_ENV_VAR}=1 for the full workshop run (hours on a CPU).")
 
 
@@ -248,14 +317,21 @@ def train_lesson_model(config: DDIMConfig | None = None, *, epochs: int | None =
     return train(config, data_dir=data_dir(), source=data_source(), epochs=epochs, out=out, **train_kwargs)
 
 
+#: Batches per epoch of the short runs that fast mode, and full mode without a GPU, fine-tune.
+SHORT_FINETUNE_BATCHES = 15
+
+
 def finetune_bundled(name: str | None = None, *, epochs: int = 1, learning_rate: float = 2e-4,
                      max_train_batches: int | None = None, out: str | os.PathLike | None = None,
-                     **train_kwargs: Any) -> tuple[Any, Any]:
+                     long: bool | None = None, **train_kwargs: Any) -> tuple[Any, Any]:
     """Start from a bundled model and train it further on the lessons' data; returns ``(model, history)``.
 
     The bundled config is kept (architecture, EMA), with a lower learning rate so the first
-    steps of a fresh optimizer do not undo the training. Fast mode caps an epoch at 20
-    batches. The run goes to ``run_dir() / "finetuned"``, which lessons 05-07 open first.
+    steps of a fresh optimizer do not undo the training. In fast mode, and in full mode without
+    a GPU unless ``long`` (or ``DDIM_LONG_TRAINING=1``), an epoch is capped at
+    ``SHORT_FINETUNE_BATCHES`` batches (about a minute); a whole epoch of the 64x64 model on
+    Oxford Flowers 102 is 511 steps, about 23 minutes on 2 CPU cores. The run goes to
+    ``run_dir() / "finetuned"``, which lessons 05-07 open first.
     """
     from . import pretrained
 
@@ -263,8 +339,11 @@ def finetune_bundled(name: str | None = None, *, epochs: int = 1, learning_rate:
         name, _ = pretrained.default_name(fast_mode())
     start_model = pretrained.load(name)
     config = start_model.config.replace(learning_rate=learning_rate, num_epochs=epochs)
-    if max_train_batches is None and fast_mode():
-        max_train_batches = 20
+    if max_train_batches is None and (fast_mode() or not long_training(long)):
+        max_train_batches = SHORT_FINETUNE_BATCHES
+        print(f"Fine-tuning {name} for {epochs} epoch(s) of {max_train_batches} batches (a short run; "
+              + ("fast mode)." if fast_mode() else f"no GPU found: set {LONG_TRAINING_ENV_VAR}=1 or pass "
+                 "long=True for whole epochs)."))
     return train_lesson_model(config, epochs=epochs, out=run_dir() / FINETUNED_DIR if out is None else out,
                               initial_model=start_model, max_train_batches=max_train_batches, **train_kwargs)
 
@@ -274,7 +353,7 @@ def get_trained_model(checkpoint: str | os.PathLike | None = None, *, verbose: b
 
     In order: the ``checkpoint`` folder given; the folder in ``DDIM_CHECKPOINT``; the
     checkpoint lesson 04 left in ``run_dir()``; otherwise the bundled model of the mode
-    (``flowers32`` in fast mode, ``flowers64`` in full mode once fully trained). Prints which
+    (``flowers32`` in fast mode, ``flowers64`` in full mode). Prints which
     one it opened, with a one-line summary.
     """
     from . import pretrained
@@ -310,6 +389,8 @@ def get_trained_model(checkpoint: str | os.PathLike | None = None, *, verbose: b
 GUIDANCE_DIR = "guidance"
 #: The bundled class-conditional model that lesson 08 explores.
 GUIDANCE_MODEL = "species32"
+#: Batches per epoch of lesson 08's run in full mode without a GPU (2 epochs: about a minute).
+GUIDANCE_CPU_BATCHES = 40
 
 
 def class_names() -> list[str]:
@@ -326,12 +407,14 @@ def load_labelled_images(num_images: int, image_size: int | None = None, *, spli
 
 
 def train_guidance_model(*, epochs: int | None = None, out: str | os.PathLike | None = None,
-                         **train_kwargs: Any) -> tuple[Any, Any]:
+                         long: bool | None = None, **train_kwargs: Any) -> tuple[Any, Any]:
     """Lesson 08's class-conditional training on the lessons' data; returns ``(model, history)``.
 
-    Fast mode: the small smoke-preset network, 2 epochs, from scratch. Full mode: the bundled
-    unconditional model of the mode, taught the labels (its class embedding starts at zero, so
-    it starts as the unconditional model): 5 epochs on a GPU, 2 epochs of 40 batches on a CPU.
+    Fast mode: the small smoke-preset network, 2 epochs, from scratch. Full mode: a bundled
+    unconditional model taught the labels (its class embedding starts at zero, so it starts as
+    the unconditional model): on a GPU (or with ``long=True`` / ``DDIM_LONG_TRAINING=1``) the
+    64x64 ``flowers64`` for 5 epochs; without one the 32x32 ``flowers32`` for 2 epochs of
+    ``SHORT_FINETUNE_BATCHES`` batches, about a minute.
     """
     from . import pretrained
 
@@ -341,12 +424,15 @@ def train_guidance_model(*, epochs: int | None = None, out: str | os.PathLike | 
         config = lesson_config(num_classes=len(names))
         epochs = config.num_epochs if epochs is None else epochs
     else:
-        initial_model = pretrained.load(pretrained.default_name(False)[0])
+        on_long_run = long_training(long)
+        initial_model = pretrained.load(pretrained.default_name(False)[0] if on_long_run else "flowers32")
         config = initial_model.config.replace(num_classes=len(names))
-        fast_machine = accelerator_available()
-        epochs = (5 if fast_machine else 2) if epochs is None else epochs
-        if not fast_machine:
-            train_kwargs.setdefault("max_train_batches", 40)
+        epochs = (5 if on_long_run else 2) if epochs is None else epochs
+        if not on_long_run:
+            train_kwargs.setdefault("max_train_batches", GUIDANCE_CPU_BATCHES)
+            print(f"No GPU found, so this run teaches the labels to the 32x32 flowers32 for {epochs} epoch(s) of "
+                  f"{train_kwargs['max_train_batches']} batches; set {LONG_TRAINING_ENV_VAR}=1 for 5 epochs of "
+                  "the 64x64 flowers64 (tens of minutes on a CPU).")
     return train_lesson_model(config, epochs=epochs, out=run_dir() / GUIDANCE_DIR if out is None else out,
                               initial_model=initial_model, **train_kwargs)
 
@@ -378,7 +464,11 @@ def _checkpoint_summary(model: Any, state: dict[str, Any]) -> str:
     config = model.config
     trained = ""
     if state.get("optimizer_iterations"):
-        trained = f", trained {state.get('epoch')} epoch(s), {int(state['optimizer_iterations']) * config.batch_size:,} images"
+        images = int(state["optimizer_iterations"]) * config.batch_size
+        trained = f", trained {state.get('epoch')} epoch(s), {images:,} images"
+        if state.get("started_from"):
+            trained = (f", the bundled {state['started_from']} fine-tuned for {state.get('epoch')} more epoch(s), "
+                       f"{images:,} more images (its card says how long it trained before)")
     return (f"{config.image_size}x{config.image_size} images, widths {'/'.join(map(str, config.widths))}, "
             f"{model.ema_network.count_params():,} parameters{trained}")
 

@@ -383,7 +383,7 @@ class DiffusionModel(keras.Model):
     def generate(self, num_images: int, diffusion_steps: int | None = None, *, eta: float = 0.0,
                  seed: int | None = None, initial_noise: Any = None, min_signal_rate: float | None = None,
                  max_signal_rate: float | None = None, compiled: bool = True, sampler: str = "ddim",
-                 class_labels: Any = None, guidance_scale: float = 1.0) -> Any:
+                 class_labels: Any = None, guidance_scale: float = 1.0, use_ema: bool = True) -> Any:
         """Sample ``num_images`` images in pixel space [0, 1] with the EMA network.
 
         ``seed`` fixes both the initial noise and, with ``eta > 0``, the noise of every step.
@@ -399,6 +399,8 @@ class DiffusionModel(keras.Model):
         ``class_labels`` (one label for all, or one per image; None: no label), with
         classifier-free guidance of strength ``guidance_scale`` (1: none, see
         :func:`ddim_tutorial.predictions.network_predictions`).
+        ``use_ema=False`` samples with the trained weights themselves instead of their average
+        (the step-by-step loop), to show what the EMA changes.
         """
         self._require_adapted()
         validate_seed(seed)
@@ -411,9 +413,10 @@ class DiffusionModel(keras.Model):
                        max_signal_rate=self.config.max_signal_rate if max_signal_rate is None else max_signal_rate,
                        eta=eta, seed=None if seed is None else (seed + 1) % (MAX_SEED + 1),  # not the noise's seed
                        sampler=sampler, class_labels=class_labels, guidance_scale=guidance_scale)
-        if compiled:
+        if compiled and use_ema:
             return self.sampler(initial_noise, diffusion_steps, **options)
-        pred_images = reverse_diffusion(self.ema_network, initial_noise, diffusion_steps,
+        network = self.ema_network if use_ema else self.network
+        pred_images = reverse_diffusion(network, initial_noise, diffusion_steps,
                                         prediction_type=self.config.prediction_type, **options)
         return self.denormalize(pred_images)
 

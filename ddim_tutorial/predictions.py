@@ -3,7 +3,7 @@
 The network may be trained to predict the noise (the reference), the image, or the velocity
 ``v = signal_rate * noise - noise_rate * image`` (Salimans and Ho 2022): any one of them, with
 the noisy image, gives the other two. A class-conditional network also takes a label, and
-classifier-free guidance (Ho and Salimans 2021) mixes its prediction with and without it.
+classifier-free guidance (Ho and Salimans 2022) mixes its prediction with and without it.
 Every sampler asks :func:`make_denoiser` for the pair ``(pred_noises, pred_images)``.
 """
 
@@ -72,7 +72,9 @@ def network_predictions(call_network: Any, noisy_images: Any, noise_variances: A
       with the null label, and the answer is ``unconditional + w * (conditional -
       unconditional)``. ``w = 1`` is the conditional model, ``w = 0`` the unconditional one,
       and ``w > 1`` pushes past the conditional answer, away from what fits every class:
-      images more typical of their class, at some cost in variety.
+      images more typical of their class, at some cost in variety. The paper writes
+      ``(1 + w') * conditional - w' * unconditional``: this ``w`` is their ``w' + 1``, as
+      Imagen's guidance weight and diffusers' ``guidance_scale``.
     """
     noisy_images = ops.convert_to_tensor(noisy_images)
     noise_variances = ops.convert_to_tensor(noise_variances, noisy_images.dtype)

@@ -22,6 +22,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import tempfile
 from pathlib import Path
@@ -34,7 +35,8 @@ from .config import DEFAULT_GUIDANCE_SCALE, DDIMConfig
 from .evaluation import validation_noise_loss
 
 __all__ = ["BundledModelError", "available", "card", "load", "default_name", "bundled_dir", "validation_noise_loss",
-           "export", "write_card", "reference_samples", "BUNDLED_ROOT", "FULL_BUDGET_IMAGES", "PROVENANCE"]
+           "export", "write_card", "wall_time_seconds", "reference_samples", "BUNDLED_ROOT", "FULL_BUDGET_IMAGES",
+           "REFERENCE_IMAGES", "DATA", "SPLIT", "PROVENANCE"]
 
 #: Where the bundled models live, inside the installed package.
 BUNDLED_ROOT = Path(__file__).resolve().parent / "bundled"
@@ -42,13 +44,30 @@ WEIGHTS_NAME = "ema.weights.h5"
 INFO_NAME = "model.json"
 SAMPLES_NAME = "reference_samples.npz"
 CARD_NAME = "README.md"
-#: Images a 64x64 model must have seen before full mode prefers it (the issue's budget).
+#: Images a 64x64 model must have seen before full mode prefers it: this project's training budget
+#: for ``flowers64`` (140 epochs of 5 x 720 photographs at batch 64 reach it). It is about a third of
+#: what the reference recommends, 50 epochs of Oxford Flowers 102 (:data:`REFERENCE_IMAGES`).
 FULL_BUDGET_IMAGES = 500_000
-PROVENANCE = ("The 960 photographs (12 species: bluebell, buttercup, colts-foot, daisy, dandelion, fritillary, "
-              "iris, lily-valley, pansy, sunflower, tigerlily, windflower; 60 train and 20 test images each, "
+#: The reference's recommended training: 50 epochs of 511 steps (5 x the 80 % of Oxford Flowers 102
+#: it trains on, batches of 64, the last incomplete batch dropped) of 64 images, about 1.6 M images.
+REFERENCE_IMAGES = 50 * 511 * 64
+#: The offline photographs: ``train/`` and ``test/`` of ``../shared/data/flowers12`` (see its README).
+FLOWERS12_TRAIN_IMAGES, FLOWERS12_TEST_IMAGES, FLOWERS12_REMOVED_DUPLICATES = 720, 217, 23
+DUPLICATES_REMOVED_ON = "2026-12-07"
+#: The card's data and split lines for models trained on flowers12 (``export --data/--split``).
+DATA = (f"flowers12: {FLOWERS12_TRAIN_IMAGES + FLOWERS12_TEST_IMAGES} photographs of 12 flower species, a subset "
+        f"of the Oxford flower datasets (Nilsback and Zisserman); train/ ({FLOWERS12_TRAIN_IMAGES}) for training")
+SPLIT = (f"train/ ({FLOWERS12_TRAIN_IMAGES} images, 60 per species) trains; test/ ({FLOWERS12_TEST_IMAGES} images, "
+         f"14 to 20 per species, after {FLOWERS12_REMOVED_DUPLICATES} copies of training photographs were removed) "
+         "is held out and gives the validation figures")
+PROVENANCE = (f"The {FLOWERS12_TRAIN_IMAGES + FLOWERS12_TEST_IMAGES} photographs (12 species: bluebell, buttercup, "
+              "colts-foot, daisy, dandelion, fritillary, iris, lily-valley, pansy, sunflower, tigerlily, windflower; "
+              f"60 train and 14 to 20 test images each, {FLOWERS12_TRAIN_IMAGES} and {FLOWERS12_TEST_IMAGES} in all, "
               "224x224) are a subset of the Oxford flower datasets by Maria-Elena Nilsback and Andrew Zisserman "
               "(Visual Geometry Group, University of Oxford; https://www.robots.ox.ac.uk/~vgg/data/flowers/), as "
-              "redistributed at 224x224 in a public course repository. The package's image-folder loader "
+              "redistributed at 224x224 in a public course repository. The original data holds duplicates: the "
+              f"{FLOWERS12_REMOVED_DUPLICATES} test photographs that were copies of training photographs were removed "
+              f"on {DUPLICATES_REMOVED_ON}, so that test/ is truly held out. The package's image-folder loader "
               "center-crops and resizes them. The photographs are not redistributed with this package; only "
               "weights trained on them are.")
 _REPAIR = ("Reinstall the package to get it back (pip install --force-reinstall --no-deps \"ddim-tutorial @ "
@@ -101,8 +120,9 @@ def available() -> dict[str, str]:
 def default_name(fast: bool) -> tuple[str, str | None]:
     """The bundled model a lesson should open, and why, if not the obvious one.
 
-    Fast mode opens ``flowers32``. Full mode opens ``flowers64`` once it has seen the full
-    training budget; until then it opens ``flowers32`` and says why in one sentence.
+    Fast mode opens ``flowers32``. Full mode opens ``flowers64`` once it has seen this project's
+    training budget for it (:data:`FULL_BUDGET_IMAGES`); until then it opens ``flowers32`` and
+    says why in one sentence.
     """
     if fast:
         return "flowers32", None
@@ -111,8 +131,8 @@ def default_name(fast: bool) -> tuple[str, str | None]:
         seen = int(card("flowers64")["training"]["images_seen"])
         if seen >= FULL_BUDGET_IMAGES:
             return "flowers64", None
-        return "flowers32", (f"The bundled 64x64 model has seen only {seen:,} of its {FULL_BUDGET_IMAGES:,} training "
-                             "images so far, so the 32x32 model (fully trained) is used instead.")
+        return "flowers32", (f"The bundled 64x64 model has seen only {seen:,} of the {FULL_BUDGET_IMAGES:,} training "
+                             "images this project trains it for, so the 32x32 model is used instead.")
     return "flowers32", "No bundled 64x64 model is installed, so the 32x32 model is used."
 
 
@@ -262,6 +282,7 @@ def export(checkpoint: str | os.PathLike, name: str, *, summary: str, training: 
             "evaluation": {
                 "validation_noise_loss": loss,
                 "validation_noise_loss_float32": float32_loss,
+                "validation_images": int(len(validation_images)),
                 "how": "validation_noise_loss(model, test images, seed=0, repetitions=2): EMA network, mean "
                        "absolute noise error, NumPy-seeded noise and times",
                 "float16_max_pixel_difference": float(np.abs(images - float32_samples).max()),
@@ -294,16 +315,29 @@ _CARD_ROWS = (
     ("Optimizer", "AdamW, learning rate {c[learning_rate]}, weight decay {c[weight_decay]}, batch {c[batch_size]}"),
     ("Images seen", "{seen:,} ({t[optimizer_steps]:,} optimizer steps, {t[epochs]} epochs of "
                     "{c[dataset_repetitions]} x the training images)"),
-    ("Wall time", "{t[wall_time]}"),
+    ("Wall time", "{t[wall_time]}{rate}"),
     ("Hardware", "{t[hardware]}"),
     ("Software", "{t[software]}"),
     ("Seed", "{c[seed]}"),
     ("Final training noise loss", "{final_train}"),
-    ("Final validation noise loss (Keras log)", "{final_val}"),
-    ("Validation noise loss, fixed noise",
-     "{e[validation_noise_loss]:.4f} (float16 weights; {e[validation_noise_loss_float32]:.4f} in float32)"),
+    ("Final validation noise loss (Keras log)", "{final_val}{keras_log_images}"),
+    ("Validation noise loss, fixed noise", "{e[validation_noise_loss]:.4f} ({float16_vs_float32})"),
     ("float16 storage", "largest pixel difference to float32 samples: {e[float16_max_pixel_difference]:.2g}"),
 )
+
+
+def wall_time_seconds(text: str) -> int | None:
+    """The duration that a card's wall time starts with ("1 h 54 min ...", "about 17 min ..."), in seconds."""
+    match = re.match(r"(?:about )?(?:(\d+) h)? ?(?:(\d+) min)?\b", text)
+    if not match or not any(match.groups()):
+        return None
+    hours, minutes = (int(group or 0) for group in match.groups())
+    return 3600 * hours + 60 * minutes
+
+
+def _duration(seconds: int) -> str:
+    hours, minutes = divmod(round(seconds / 60), 60)
+    return f"{hours} h {minutes} min" if hours else f"{minutes} min"
 
 
 def write_card(info: dict[str, Any]) -> str:
@@ -315,7 +349,24 @@ def write_card(info: dict[str, Any]) -> str:
     if budget and seen < budget:
         progress = (f"\n**Training is not finished**: this model has seen {seen:,} of its planned {budget:,} images "
                     f"({100 * seen / budget:.0f} %). {training.get('progress_note', '')}\n")
-    values = dict(c=config, t=training, e=evaluation, info=info, seen=seen,
+    elif budget:
+        progress = (f"\nIts {seen:,} images reach the {budget:,} that this project planned to train it on. That is "
+                    f"{100 * seen / REFERENCE_IMAGES:.0f} % of the {REFERENCE_IMAGES:,} images (50 epochs of 511 "
+                    "steps of 64) that the Keras reference recommends for Oxford Flowers 102.\n")
+    seconds = wall_time_seconds(training["wall_time"])
+    rate = (f"; {seen / seconds:.1f} images/s over the {_duration(seconds)} ({seen:,} images in {seconds:,} s)"
+            if seconds else "")
+    held_out = evaluation.get("validation_images")
+    held_out_count = f" {held_out}" if held_out else ""
+    if evaluation.get("validation_noise_loss_float32") is not None:
+        float16_vs_float32 = f"float16 weights; {evaluation['validation_noise_loss_float32']:.4f} in float32"
+    else:
+        float16_vs_float32 = "the shipped float16 weights"
+    logged = training.get("keras_log_validation_images")
+    keras_log_images = (f" (logged in training, on the {logged} test photographs of that time)"
+                        if logged and logged != held_out else "")
+    values = dict(c=config, t=training, e=evaluation, info=info, seen=seen, rate=rate,
+                  float16_vs_float32=float16_vs_float32, keras_log_images=keras_log_images,
                   widths="/".join(str(w) for w in config["widths"]), loss=config["loss"].upper(),
                   prediction_type=config.get("prediction_type", "noise"),
                   class_names=", ".join(config.get("class_names") or []), guidance=DEFAULT_GUIDANCE_SCALE,
@@ -325,6 +376,17 @@ def write_card(info: dict[str, Any]) -> str:
     rows = [(key, template.format(**values)) for key, template in _CARD_ROWS
             if key != "Labels" or config.get("num_classes")]  # only a class-conditional model has labels
     table = "\n".join(f"| {key} | {value} |" for key, value in rows)
+    recomputed = evaluation.get("recomputed")
+    if recomputed:
+        before = recomputed["before"]
+        before_float32 = before.get("validation_noise_loss_float32")
+        recomputed_text = (f" {recomputed['why']}, and this figure was recomputed on the {held_out} that remain, "
+                           f"with the shipped weights; on the {before['validation_images']} it was "
+                           f"{before['validation_noise_loss']:.4f}"
+                           + (f" ({before_float32:.4f} with the float32 weights, which are not shipped)"
+                              if before_float32 is not None else "") + ".")
+    else:
+        recomputed_text = ""
     return f"""# Model card: `{info['name']}`
 
 {info['summary']}
@@ -335,10 +397,10 @@ Load it with `ddim_tutorial.pretrained.load("{info['name']}")` (offline, TensorF
 |---|---|
 {table}
 
-The validation noise loss with fixed noise is `pretrained.validation_noise_loss` on the 240
+The validation noise loss with fixed noise is `pretrained.validation_noise_loss` on the{held_out_count}
 held-out test photographs: the EMA network's mean absolute error in predicting the noise,
 with noise and diffusion times drawn by NumPy (seed 0, each image twice), so that it is the
-same on every backend. An untrained network scores about 0.8. The test suite recomputes it.
+same on every backend. An untrained network scores about 0.8. The test suite recomputes it.{recomputed_text}
 
 ## Reproduce
 

@@ -48,10 +48,12 @@ def ddim_step(pred_noises: Any, pred_images: Any, noise_rates: Any, signal_rates
               fresh_noises: Any = None) -> Any:
     """Remix predicted image and noise at the next step's rates (a pure function).
 
-    ``eta`` scales the standard deviation ``sigma`` of the fresh noise:
-    ``sigma = eta * sqrt((1 - a_next) / (1 - a)) * sqrt(1 - a / a_next)`` with ``a`` the
-    signal variance (``signal_rates**2``). The predicted noise keeps the rest of the next
-    noise variance, ``next_noise_rates**2 - sigma**2``, so the result keeps unit variance.
+    ``eta`` scales the *fresh-noise rate*, the standard deviation of the fresh noise:
+    ``eta * sqrt((1 - a_next) / (1 - a)) * sqrt(1 - a / a_next)`` with ``a`` the signal
+    variance (``signal_rates**2``). The DDIM paper calls it sigma_t (its Eq. 16), the code
+    below ``sigmas``; the lessons keep the letter sigma for ``noise_rates / signal_rates``
+    (docs/NOTATION.md). The predicted noise keeps the rest of the next noise variance,
+    ``next_noise_rates**2 - sigmas**2``, so the result keeps unit variance.
     """
     pred_noises = ops.convert_to_tensor(pred_noises)
     pred_images = ops.convert_to_tensor(pred_images, pred_noises.dtype)

@@ -4,6 +4,7 @@ A diffusion time runs from 0 (almost clean image) to 1 (almost pure noise). A sc
 maps it to a ``signal_rate`` and a ``noise_rate`` whose squares sum to one, so a mix
 ``signal_rate * image + noise_rate * noise`` of unit-variance parts keeps unit variance.
 The pair is a point on the unit circle: ``(noise_rate, signal_rate) = (sin a, cos a)``.
+The papers' letters for these rates are in docs/NOTATION.md.
 """
 
 from __future__ import annotations
@@ -56,8 +57,13 @@ def diffusion_schedule(diffusion_times: Any, min_signal_rate: float = 0.02,
                        max_signal_rate: float = 0.95) -> tuple[Any, Any]:
     """The continuous cosine schedule of the reference: returns ``(noise_rates, signal_rates)``.
 
-    Equal steps in time are equal steps in angle, so the schedule changes slowly near both
-    ends: the first and last steps of sampling alter the image least.
+    The angle grows linearly with the time, so equal steps in time are equal steps along the
+    arc. Mix the same unit-variance image and the same independent unit-variance noise at
+    every time: each such step moves the noisy image by the same root-mean-square amount,
+    ``2 * sin(step angle / 2)``, at either end as in the middle. Only the variances, the shares
+    of image and noise in the mix (``signal_rates**2`` and ``noise_rates**2``), change
+    unevenly: at a speed proportional to ``sin(2 * angle)``, the largest at 45 degrees and
+    almost zero near ``t = 1``.
     """
     check_signal_rates(min_signal_rate, max_signal_rate, owner="diffusion_schedule")
     return cosine_rates(_float_tensor(diffusion_times), *schedule_angles(min_signal_rate, max_signal_rate))

@@ -30,10 +30,18 @@ from ._shared import check_positive_int
 from .config import DDIMConfig
 from .interrupts import InterruptCallback, StopOnSignals
 
-__all__ = ["train", "SAMPLES_DIR", "HISTORY_FILE"]
+__all__ = ["train", "describe_run", "estimate_seconds", "SAMPLES_DIR", "HISTORY_FILE"]
 
 HISTORY_FILE = "history.csv"
 SAMPLES_DIR = "samples"
+#: Images in the sample grid written after every epoch (``SampleGridCallback``'s 3 x 6).
+GRID_IMAGES = 18
+#: A training step (forward pass, backward pass, optimizer and EMA update) costs about this many
+#: forward passes of the same batch (measured on 2 CPU cores with TensorFlow, see
+#: benchmarks/README.md); the backward pass alone is about twice the forward one.
+TRAIN_STEP_FORWARDS = 3.0
+#: Building the training step and the sampler before the first batch (tracing, compiling).
+STARTUP_SECONDS = 15.0
 
 
 def monitor_for(config: DDIMConfig, validation: bool = True) -> str:
@@ -83,12 +91,17 @@ def train(config: DDIMConfig, *, data_dir: str | os.PathLike | None = None, sour
         monitor = monitor_for(config, validation)
         data_state = {"data_dir": None if data_dir is None else str(Path(data_dir).resolve()),
                       "source": source, "max_train_batches": max_train_batches}  # what a resume continues on
-        checkpoint_callback = _checkpoint_callback(out, monitor, epochs, best_state, data_state)
+        # A fine-tuned run records the bundled model it started from, so that its summary can say so.
+        started_from = getattr(initial_model, "bundled_name", None) or state.get("started_from")
+        extra_state = {"data": data_state, **({"started_from": started_from} if started_from else {})}
+        checkpoint_callback = _checkpoint_callback(out, monitor, epochs, best_state, extra_state)
         interrupt_callback = InterruptCallback(checkpoint_callback)
         interrupt_callback.initial_epoch = initial_epoch
         stopper.attach(interrupt_callback)
         all_callbacks = [NaNGuard(), *_output_callbacks(out, config, resume, initial_epoch, checkpoint_callback),
                          interrupt_callback, *callbacks]
+        say(describe_run(model, train_data, validation_data, epochs - initial_epoch,
+                         grid_images=GRID_IMAGES if out is not None else 0))
         if out is not None and not resume:
             say(f"Training for {epochs} epoch(s); samples, history and checkpoints go to {out}.")
         history = model.fit(train_data, epochs=epochs, initial_epoch=initial_epoch,
@@ -96,6 +109,98 @@ def train(config: DDIMConfig, *, data_dir: str | os.PathLike | None = None, sour
                             shuffle=False)  # the data pipelines shuffle themselves
     _report_done(checkpoint_callback, monitor, say)
     return model, history
+
+
+# ------------------------------------------------------------------- what a run costs
+def batches_per_epoch(data: Any) -> int | None:
+    """The batches in one epoch of ``data`` (a PyDataset or a finite tf.data pipeline), or None if unknown."""
+    if data is None:
+        return 0
+    try:
+        return len(data)
+    except TypeError:
+        pass
+    cardinality = getattr(data, "cardinality", None)
+    if cardinality is None:
+        return None
+    count = int(cardinality())
+    return count if count >= 0 else None  # -1: infinite, -2: unknown (a filter in the pipeline)
+
+
+def time_forward_pass(model: Any, batch_size: int, repeats: int = 2) -> float:
+    """Seconds for one forward pass of ``model``'s network on a batch, timed on this machine.
+
+    Eager calls after one warm-up call, the fastest of ``repeats``: what the machine can do
+    now, including other work that shares it.
+    """
+    import time
+
+    import numpy as np
+    from keras import ops
+
+    from .predictions import predict_components
+
+    size = model.config.image_size
+    noisy = ops.convert_to_tensor(np.random.default_rng(0).standard_normal((batch_size, size, size, 3)), "float32")
+    rates = model.diffusion_schedule(ops.full((batch_size, 1, 1, 1), 0.5))
+    labels = ops.zeros((batch_size,), "int32") if model.config.num_classes else None
+
+    def forward() -> None:
+        outputs = predict_components(model.network, noisy, *rates, prediction_type=model.config.prediction_type,
+                                     class_labels=labels)
+        ops.convert_to_numpy(outputs[0])
+
+    forward()
+    durations = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        forward()
+        durations.append(time.perf_counter() - start)
+    return min(durations)
+
+
+def estimate_seconds(forward_seconds: float, *, epochs: int, train_batches: int, validation_batches: int,
+                     grid_images: int, grid_steps: int, batch_size: int, guided: bool = False) -> float:
+    """About how long a run takes: training steps, validation and sample grids, from one forward pass.
+
+    ``forward_seconds`` is the time of one forward pass on a batch of ``batch_size``
+    (:func:`time_forward_pass`); a training step costs about ``TRAIN_STEP_FORWARDS`` of them,
+    a validation batch one, and a grid ``grid_steps`` passes over ``grid_images`` images
+    (twice as many when guided).
+    """
+    per_image = forward_seconds / batch_size
+    per_epoch = (train_batches * TRAIN_STEP_FORWARDS * forward_seconds + validation_batches * forward_seconds
+                 + grid_images * grid_steps * per_image * (2 if guided else 1))
+    return STARTUP_SECONDS + epochs * per_epoch
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 90:
+        return f"{max(10, 10 * round(seconds / 10))} s"
+    if seconds < 90 * 60:
+        return f"{round(seconds / 60)} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def describe_run(model: Any, train_data: Any, validation_data: Any, epochs: int, *, grid_images: int = GRID_IMAGES) -> str:
+    """One or two lines, printed before ``fit``: what this run trains and about how long it takes here."""
+    config = model.config
+    train_batches = batches_per_epoch(train_data)
+    validation_batches = batches_per_epoch(validation_data) or 0
+    what = (f"{config.image_size}x{config.image_size} network, widths {'/'.join(map(str, config.widths))}, "
+            f"{model.network.count_params():,} parameters")
+    if train_batches is None:
+        return f"This run: {epochs} epoch(s) of the {what}; its length is not known in advance."
+    steps = epochs * train_batches
+    forward_seconds = time_forward_pass(model, config.batch_size)
+    seconds = estimate_seconds(forward_seconds, epochs=epochs, train_batches=train_batches,
+                               validation_batches=validation_batches, grid_images=grid_images,
+                               grid_steps=config.plot_diffusion_steps, batch_size=config.batch_size,
+                               guided=config.num_classes > 0)
+    return (f"This run: {epochs} epoch(s) of {train_batches} batches of {config.batch_size} images "
+            f"({steps:,} steps, {steps * config.batch_size:,} images) on the {what}.\n"
+            f"Estimated time on this machine: about {_duration(seconds)} "
+            f"(one forward pass of a batch takes {forward_seconds:.2f} s here).")
 
 
 # ------------------------------------------------------------------- the steps of train
@@ -193,11 +298,11 @@ def _start_model(config: DDIMConfig, train_data: Any, out: Path | None, state: d
 
 
 def _checkpoint_callback(out: Path | None, monitor: str, epochs: int, best_state: dict[str, Any],
-                         data_state: dict[str, Any]) -> CheckpointCallback | None:
+                         extra_state: dict[str, Any]) -> CheckpointCallback | None:
     if out is None:
         return None
     same_monitor = best_state.get("monitor") == monitor
-    return CheckpointCallback(out, monitor=monitor, mode="min", extra_state={"data": data_state},
+    return CheckpointCallback(out, monitor=monitor, mode="min", extra_state=extra_state,
                               best_value=best_state.get("monitor_value") if same_monitor else None,
                               best_epoch=best_state.get("epoch") if same_monitor else None,
                               total_epochs=epochs)

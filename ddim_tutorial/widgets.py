@@ -4,8 +4,16 @@ Each factory returns an :class:`~ddim_tutorial.explorer.Explorer` (controls, a c
 computation and a picture; see that module for how caching and live redrawing work).
 ``explorer.result`` is the last computed result (for the model explorers the sampled images,
 float32 ``[N, S, S, 3]`` in [0, 1]); where widgets do not run, end a cell with
-``explorer.figure``, a picture of the default setting. The explorers that run the model
-sample through ``model.generate`` and so through its compiled sampler.
+``explorer.figure``, a picture of the setting it opened at. The explorers that run the model
+sample through the package's samplers: ``model.generate`` (its compiled sampler), or, for the
+trajectory, :func:`~ddim_tutorial.sampling.reverse_diffusion_steps` with the model's
+prediction type and ``generate``'s seeds, so that its last image is ``generate``'s.
+
+Where the default setting cannot redraw in under a second (``explorer.LIVE_SECONDS``), the
+sampler explorer opens live at DPM-Solver++(2S) with as many steps as fit (for example 5
+steps, 9 network evaluations, instead of DDIM's 20), and the guidance explorer at fewer DDIM
+steps (not below ``MIN_GUIDED_STEPS``); the status line says so, and every slider keeps its
+range. Where even that is too slow, they wait for **sample** at the default setting.
 
 Names a browser test can rely on (stable across versions):
 
@@ -55,6 +63,10 @@ __all__ = [
 
 #: How the sampler explorer's buttons name the samplers of :mod:`ddim_tutorial.sampling`.
 SAMPLER_LABELS = {"ddim": "DDIM", "dpm++2s": "DPM++ 2S"}
+#: The fewest DPM-Solver++(2S) steps the sampler explorer opens at where DDIM is too slow (5 evaluations).
+MIN_LIVE_DPM_STEPS = 3
+#: The fewest steps the guidance explorer opens at where its default is too slow.
+MIN_GUIDED_STEPS = 10
 
 
 # ------------------------------------------------------------------ schedule
@@ -182,6 +194,20 @@ class SamplerExplorer(Explorer):
                     "deterministic ODE: set eta to 0, or choose DDIM.")
         return None
 
+    def _cost(self, settings: dict[str, Any]) -> float:
+        from .sampling import network_evaluations
+
+        return network_evaluations(settings["sampler"], settings["steps"])
+
+    def _cheaper_settings(self, settings: dict[str, Any]) -> list[dict[str, Any]]:
+        # The second-order sampler gets closer to the exact ODE solution than DDIM at equal cost
+        # (lesson 06), so it is offered first, with as many steps as fit.
+        most = min(settings["steps"], self.controls["steps"].max)
+        return [{"sampler": "dpm++2s", "steps": steps} for steps in range(most, MIN_LIVE_DPM_STEPS - 1, -1)]
+
+    def _describe(self, settings: dict[str, Any]) -> str:
+        return f"{SAMPLER_LABELS[settings['sampler']]}, {settings['steps']} steps"
+
     def _compute(self, settings: dict[str, Any]) -> np.ndarray:
         images = self.model.generate(self.num_images, settings["steps"], eta=float(settings["eta"]),
                                      seed=int(settings["seed"]), min_signal_rate=float(settings["min signal"]),
@@ -209,8 +235,10 @@ def sampler_explorer(model: Any, num_images: int = 6, *, num_cols: int | None = 
     same images sharpen with more steps, and switching between "DDIM" and "DPM++ 2S" (the
     second-order :func:`~ddim_tutorial.sampling.dpm_solver_2s_step`, which takes no eta)
     compares the two samplers on the same noise; the title counts the network evaluations. A
-    fast model redraws on slider release; a slow one when **sample** is pressed (``live``, see
-    the module's docstring).
+    fast model redraws on slider release. Where the default (DDIM at ``steps``) is too slow for
+    that, the explorer opens at DPM++ 2S with as many steps as redraw in under a second, and
+    says so in its status line; where even that is too slow, it waits for **sample**
+    (``live``, see :mod:`ddim_tutorial.explorer`).
     """
     return SamplerExplorer(model, num_images, num_cols=num_cols, steps=steps, max_steps=max_steps, seed=seed,
                            live=live, sampler=sampler)
@@ -234,13 +262,16 @@ class TrajectoryExplorer(Explorer):
         super().__init__(controls, live)
 
     def _compute(self, settings: dict[str, Any]) -> list:
-        from .sampling import reverse_diffusion_steps
+        from .sampling import MAX_SEED, reverse_diffusion_steps
 
         config = self.model.config
-        initial_noise = self.model.initial_noise(1, seed=int(settings["seed"]))
+        seed = int(settings["seed"])
+        # The seeds, rates and prediction type of model.generate, so that the last predicted image
+        # is the image generate(1, steps, eta=eta, seed=seed) gives (up to float rounding).
         return list(reverse_diffusion_steps(
-            self.model.ema_network, initial_noise, int(settings["steps"]), min_signal_rate=config.min_signal_rate,
-            max_signal_rate=config.max_signal_rate, eta=float(settings["eta"]), seed=int(settings["seed"]) + 1))
+            self.model.ema_network, self.model.initial_noise(1, seed=seed), int(settings["steps"]),
+            min_signal_rate=config.min_signal_rate, max_signal_rate=config.max_signal_rate,
+            eta=float(settings["eta"]), seed=(seed + 1) % (MAX_SEED + 1), prediction_type=config.prediction_type))
 
     def _draw(self, settings: dict[str, Any], result: Any) -> Any:
         return plot_trajectory(result, self.model.denormalize, max_columns=self.max_columns)
@@ -248,7 +279,12 @@ class TrajectoryExplorer(Explorer):
 
 def trajectory_explorer(model: Any, *, steps: int = 10, max_steps: int = 50, seed: int = 0,
                         max_columns: int = 10, live: bool | str = "auto") -> TrajectoryExplorer:
-    """Reverse diffusion of one image, step by step: noisy images on top, predictions below."""
+    """Reverse diffusion of one image, step by step: noisy images on top, predictions below.
+
+    It runs the package's own loop, :func:`~ddim_tutorial.sampling.reverse_diffusion_steps`,
+    with the model's ``prediction_type`` and the seeds of ``model.generate``: its last predicted
+    image is the image ``model.generate(1, steps, eta=eta, seed=seed)`` gives.
+    """
     return TrajectoryExplorer(model, steps=steps, max_steps=max_steps, seed=seed, max_columns=max_columns,
                               live=live)
 
@@ -357,6 +393,15 @@ class GuidanceExplorer(Explorer):
         }
         super().__init__(controls, live)
 
+    def _cost(self, settings: dict[str, Any]) -> float:
+        return settings["steps"]  # each step: one guided pair of network passes, whatever the scale
+
+    def _cheaper_settings(self, settings: dict[str, Any]) -> list[dict[str, Any]]:
+        return [{"steps": steps} for steps in range(settings["steps"] - 1, MIN_GUIDED_STEPS - 1, -1)]
+
+    def _describe(self, settings: dict[str, Any]) -> str:
+        return f"{settings['steps']} steps"
+
     def _compute(self, settings: dict[str, Any]) -> np.ndarray:
         images = self.model.generate(self.num_images, settings["steps"], seed=int(settings["seed"]),
                                      class_labels=int(settings["species"]),
@@ -377,8 +422,11 @@ def guidance_explorer(model: Any, class_names: list[str] | None = None, num_imag
     The seed fixes the initial noise, so moving only "guidance" shows the same images pulled
     towards the chosen species: at 0 the label is ignored (the unconditional model), at 1 the
     conditional model as trained, above 1 classifier-free guidance pushes further (see
-    :func:`ddim_tutorial.predictions.network_predictions`). A fast model redraws on release; a
-    slow one when **sample** is pressed. ``class_names`` default to ``model.config.class_names``.
+    :func:`ddim_tutorial.predictions.network_predictions`). A fast model redraws on release.
+    Where the default steps are too slow for that, it opens at fewer steps (not below
+    ``MIN_GUIDED_STEPS``) that redraw in under a second, and says so in its status line; where
+    even that is too slow, it waits for **sample**. ``class_names`` default to
+    ``model.config.class_names``.
     """
     return GuidanceExplorer(model, class_names, num_images, class_label=class_label, guidance_scale=guidance_scale,
                             max_guidance=max_guidance, steps=steps, max_steps=max_steps, seed=seed, live=live)

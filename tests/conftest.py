@@ -20,7 +20,7 @@ FLOWERS12 = REPO_ROOT.parent / "shared" / "data" / "flowers12"
 
 @pytest.fixture(scope="session")
 def flowers12_dir() -> Path:
-    """The 960 real flower photographs beside the repo; tests that need them skip without them."""
+    """The 937 real flower photographs beside the repo (720 train, 217 test); tests that need them skip without them."""
     if not FLOWERS12.is_dir():
         pytest.skip(f"offline flower photographs not found at {FLOWERS12}")
     return FLOWERS12

@@ -256,11 +256,27 @@ def test_a_single_image_cannot_be_split(tmp_path: Path) -> None:
 
 @pytest.mark.skipif(not FLOWERS12.is_dir(), reason="shared flowers12 photographs are not present")
 def test_flowers12_train_and_validation_counts() -> None:
+    """720 training photographs (60 per species) and 217 held out (14 to 20 per species), as the cards say."""
     train = folders.load_image_folder(FLOWERS12, 16, "train")
     validation = folders.load_image_folder(FLOWERS12, 16, "validation")
-    assert train.shape == (720, 16, 16, 3) and validation.shape == (240, 16, 16, 3)
+    assert train.shape == (720, 16, 16, 3) and validation.shape == (217, 16, 16, 3)
     assert 0.0 <= train.min() and train.max() <= 1.0
     assert 0.05 < float(train.std()) < 0.5  # real photographs, not blank or noise
+    per_species = {folder.name: len(folders.list_image_files(folder)) for folder in (FLOWERS12 / "test").iterdir()
+                   if folder.is_dir()}
+    assert len(per_species) == 12 and (min(per_species.values()), max(per_species.values())) == (14, 20)
+
+
+@pytest.mark.skipif(not (FLOWERS12 / "removed_test_duplicates.txt").is_file(),
+                    reason="shared flowers12 photographs are not present")
+def test_flowers12_test_photographs_that_copied_training_ones_are_gone() -> None:
+    """The 23 held-out photographs that were copies of training photographs were removed from test/."""
+    lines = (FLOWERS12 / "removed_test_duplicates.txt").read_text(encoding="utf-8").splitlines()
+    pairs = [line.split("\t") for line in lines if line.strip() and not line.startswith("#")]
+    assert len(pairs) == 23
+    for removed, twin in pairs:
+        assert removed.startswith("test/") and not (FLOWERS12 / removed).exists(), removed
+        assert twin.startswith("train/") and (FLOWERS12 / twin).is_file(), twin
 
 
 # --------------------------------------------------------------------------- batching

@@ -120,7 +120,7 @@ def test_train_lesson_model_follows_the_plan(clean_env):
     assert calls[-1][0].loss == "mse" and calls[-1][1]["epochs"] == 1
 
 
-def test_finetune_starts_from_the_bundled_weights(monkeypatch, tmp_path, flowers12_dir):
+def test_finetune_starts_from_the_bundled_weights(monkeypatch, tmp_path, flowers12_dir, capsys):
     for name in (lesson.CHECKPOINT_ENV_VAR, lesson.LONG_TRAINING_ENV_VAR):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.chdir(tmp_path)
@@ -135,6 +135,11 @@ def test_finetune_starts_from_the_bundled_weights(monkeypatch, tmp_path, flowers
     after = np.concatenate([np.ravel(w) for w in model.ema_network.get_weights()])
     assert np.abs(after - before).max() < 0.01
     np.testing.assert_allclose(np.asarray(model.normalizer.mean), np.asarray(bundled.normalizer.mean))
+    from ddim_tutorial.checkpoints import read_training_state
+
+    assert read_training_state(lesson.find_checkpoint())["started_from"] == "flowers32"
+    lesson.get_trained_model()
+    assert "the bundled flowers32 fine-tuned for 1 more epoch(s), 64 more images" in capsys.readouterr().out
 
 
 def test_training_from_an_initial_model_checks_the_architecture(tmp_path):
@@ -145,3 +150,112 @@ def test_training_from_an_initial_model_checks_the_architecture(tmp_path):
         train(DDIMConfig.preset("smoke"), initial_model=bundled, out=tmp_path, source="synthetic")
     with pytest.raises(ValueError, match="contradict"):
         train(bundled.config, initial_model=bundled, out=tmp_path, resume=True)
+
+
+# ------------------------------------------------------- long work only on request
+def _recording_train(monkeypatch):
+    """Replace training.train by a recorder: what each lesson helper asks to train."""
+    import ddim_tutorial.training as training
+
+    calls = []
+    monkeypatch.setattr(training, "train", lambda config, **kwargs: calls.append((config, kwargs)) or ("m", "h"))
+    return calls
+
+
+def test_without_a_gpu_fine_tuning_is_capped_unless_asked_for(clean_env, capsys):
+    calls = _recording_train(clean_env)
+    clean_env.setenv(lesson.FAST_ENV_VAR, "0")
+    clean_env.setattr(lesson, "accelerator_available", lambda: False)
+    lesson.finetune_bundled()
+    config, kwargs = calls[-1]
+    assert config.image_size == 64, "full mode fine-tunes flowers64"
+    assert kwargs["max_train_batches"] == lesson.SHORT_FINETUNE_BATCHES
+    assert lesson.LONG_TRAINING_ENV_VAR in capsys.readouterr().out, "the capped run says how to ask for more"
+    lesson.finetune_bundled(long=True)
+    assert calls[-1][1]["max_train_batches"] is None, "long=True trains whole epochs"
+    clean_env.setenv(lesson.LONG_TRAINING_ENV_VAR, "1")
+    lesson.finetune_bundled()
+    assert calls[-1][1]["max_train_batches"] is None
+    clean_env.delenv(lesson.LONG_TRAINING_ENV_VAR)
+    clean_env.setattr(lesson, "accelerator_available", lambda: True)
+    lesson.finetune_bundled()
+    assert calls[-1][1]["max_train_batches"] is None, "a GPU trains whole epochs"
+
+
+def test_without_a_gpu_lesson_08_teaches_the_labels_to_the_32x32_model(clean_env, flowers12_dir):
+    calls = _recording_train(clean_env)
+    clean_env.setenv(lesson.FAST_ENV_VAR, "0")
+    clean_env.setenv(lesson.DATA_ENV_VAR, str(flowers12_dir))
+    clean_env.setattr(lesson, "accelerator_available", lambda: False)
+    lesson.train_guidance_model()
+    config, kwargs = calls[-1]
+    assert (config.image_size, config.num_classes) == (32, 12)
+    assert kwargs["epochs"] == 2 and kwargs["max_train_batches"] == lesson.GUIDANCE_CPU_BATCHES
+    lesson.train_guidance_model(long=True)
+    config, kwargs = calls[-1]
+    assert config.image_size == 64 and kwargs["epochs"] == 5 and "max_train_batches" not in kwargs
+
+
+def test_the_cpu_run_of_lesson_04_has_an_ema_sized_to_its_steps(clean_env):
+    clean_env.setenv(lesson.FAST_ENV_VAR, "0")
+    clean_env.setattr(lesson, "accelerator_available", lambda: False)
+    plan = lesson.training_plan()
+    steps = plan.epochs * plan.max_train_batches
+    untrained_share = plan.config.ema ** steps
+    assert 1e-4 < untrained_share < 0.01, "the untrained start must be averaged away, yet the EMA must average"
+    assert DDIMConfig.preset("workshop").ema ** steps > 0.8, "what the reference's EMA would keep of it"
+
+
+def test_ema_for_steps_halves_the_start_ten_times_in_a_run():
+    for steps in (20, 200, 5000):
+        assert lesson.ema_for_steps(steps) ** steps == pytest.approx(0.5**10, rel=0.2)
+    assert lesson.ema_for_steps(200, half_lives=1) ** 200 == pytest.approx(0.5, rel=0.02)
+    with pytest.raises(ValueError, match="steps"):
+        lesson.ema_for_steps(0)
+
+
+# ------------------------------------------------------- any data size
+def test_count_images_per_source(clean_env, flowers12_dir, tmp_path):
+    from PIL import Image
+
+    clean_env.setenv(lesson.FAST_ENV_VAR, "0")
+    clean_env.setenv(lesson.DATA_ENV_VAR, str(flowers12_dir))
+    assert (lesson.count_images("train"), lesson.count_images("validation")) == (720, 217)
+    folder = tmp_path / "few"
+    folder.mkdir()
+    for index in range(30):  # a flat folder of a few dozen photographs: split 80/20
+        Image.fromarray(np.full((8, 8, 3), index, np.uint8)).save(folder / f"{index}.png")
+    clean_env.setenv(lesson.DATA_ENV_VAR, str(folder))
+    assert (lesson.count_images("train"), lesson.count_images("validation")) == (24, 6)
+    clean_env.delenv(lesson.DATA_ENV_VAR)
+    from ddim_tutorial.data import FLOWERS_SPLIT_SIZES, SYNTHETIC_SIZES
+
+    assert lesson.count_images("validation") == FLOWERS_SPLIT_SIZES["validation"]
+    clean_env.setenv(lesson.FAST_ENV_VAR, "1")
+    assert lesson.count_images("train") == SYNTHETIC_SIZES["train"]
+
+
+def test_flowers_split_sizes_follow_the_reference_split():
+    from ddim_tutorial.data import FLOWERS_SPLIT_SIZES
+
+    # Oxford Flowers 102 in TFDS: train 1,020, validation 1,020, test 6,149; 80 % of each trains.
+    assert FLOWERS_SPLIT_SIZES["train"] + FLOWERS_SPLIT_SIZES["validation"] == 1020 + 1020 + 6149
+    assert FLOWERS_SPLIT_SIZES["train"] * 5 // 64 == 511, "the reference's 511 steps per epoch"
+
+
+def test_kid_weights_fall_back_to_random_with_one_sentence(clean_env, capsys):
+    import ddim_tutorial.inception as inception
+
+    clean_env.setenv(lesson.FAST_ENV_VAR, "0")
+
+    def unavailable(weights):
+        raise inception.InceptionWeightsUnavailableError("Could not download the weights (no network). Put them there.")
+
+    clean_env.setattr(inception, "resolve_inception_weights", unavailable)
+    assert lesson.kid_weights() is None
+    said = capsys.readouterr().out.strip()
+    assert said.count("\n") == 0 and "random InceptionV3 weights" in said and "DDIM_INCEPTION_WEIGHTS" in said
+    clean_env.setattr(inception, "resolve_inception_weights", lambda weights: "/some/weights.h5")
+    assert lesson.kid_weights() == "/some/weights.h5"
+    clean_env.setenv(lesson.FAST_ENV_VAR, "1")
+    assert lesson.kid_weights() is None

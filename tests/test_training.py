@@ -245,3 +245,64 @@ def test_cli_survives_sigterm_and_kill_9_then_resumes_to_the_end(tmp_path):
     assert history_epochs(out) == [0, 1, 2]
     assert sorted(p.name for p in (out / "samples").iterdir()) == [f"epoch_00{i}.png" for i in (1, 2, 3)]
     assert json.loads((out / "last" / "config.json").read_text())["num_epochs"] == 3
+
+
+# ------------------------------------------------------------------- the price said first
+def test_train_says_what_it_trains_and_how_long_before_it_starts(tmp_path, capsys):
+    import ddim_tutorial.training as training
+
+    calls = []
+    real_fit = DiffusionModel.fit
+
+    def fit(self, *args, **kwargs):
+        calls.append(capsys.readouterr().out)  # what was printed before fit started
+        return real_fit(self, *args, **kwargs)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(DiffusionModel, "fit", fit)
+        train(tiny_config(num_epochs=3), source="synthetic", out=tmp_path / "out", max_train_batches=BATCHES,
+              verbose=1)
+    said = calls[0]
+    assert f"3 epoch(s) of {BATCHES} batches of 4 images ({3 * BATCHES} steps, {3 * BATCHES * 4} images)" in said
+    assert "16x16 network, widths 8/16" in said and "Estimated time on this machine: about" in said
+    assert training.GRID_IMAGES == 18
+
+
+def test_the_estimate_adds_steps_validation_and_grids():
+    from ddim_tutorial.training import STARTUP_SECONDS, TRAIN_STEP_FORWARDS, estimate_seconds
+
+    base = dict(epochs=2, train_batches=10, validation_batches=3, grid_images=18, grid_steps=20, batch_size=32)
+    seconds = estimate_seconds(0.5, **base)
+    per_epoch = 10 * TRAIN_STEP_FORWARDS * 0.5 + 3 * 0.5 + 18 * 20 * 0.5 / 32
+    assert seconds == pytest.approx(STARTUP_SECONDS + 2 * per_epoch)
+    assert estimate_seconds(1.0, **base) - STARTUP_SECONDS == pytest.approx(2 * (seconds - STARTUP_SECONDS))
+    assert estimate_seconds(0.5, **{**base, "epochs": 4}) > seconds
+    assert estimate_seconds(0.5, **base, guided=True) > seconds, "a guided grid runs the network twice"
+
+
+def test_batches_per_epoch_of_each_kind_of_data():
+    tf = pytest.importorskip("tensorflow")
+
+    from ddim_tutorial.data import ArrayBatches
+    from ddim_tutorial.training import batches_per_epoch
+
+    images = np.zeros((10, 4, 4, 3), "float32")
+    assert batches_per_epoch(ArrayBatches(images, 4, repetitions=2)) == 5
+    assert batches_per_epoch(tf.data.Dataset.from_tensor_slices(images).batch(4, drop_remainder=True)) == 2
+    assert batches_per_epoch(tf.data.Dataset.from_tensor_slices(images).filter(lambda x: True).batch(4)) is None
+    assert batches_per_epoch(None) == 0
+
+
+def test_generate_can_sample_with_the_trained_weights_instead_of_the_average(run):
+    _, model, _ = run
+    noise = model.initial_noise(2, seed=0)
+    ema = keras.ops.convert_to_numpy(model.generate(2, 3, initial_noise=noise))
+    raw = keras.ops.convert_to_numpy(model.generate(2, 3, initial_noise=noise, use_ema=False))
+    assert np.abs(ema - raw).max() > 1e-3, "after training the two networks differ"
+    saved = model.ema_network.get_weights()
+    try:
+        model.ema_network.set_weights(model.network.get_weights())
+        same = keras.ops.convert_to_numpy(model.generate(2, 3, initial_noise=noise))
+    finally:
+        model.ema_network.set_weights(saved)
+    np.testing.assert_allclose(same, raw, atol=1e-4)

@@ -2,7 +2,9 @@
 
 Most tests use a fake model whose ``generate`` returns images that encode its arguments, so a
 test can tell exactly which setting was computed and count the calls (cache hits make none).
-Two tests run a real, untrained smoke-size DiffusionModel end to end.
+Slow models are faked on a fake clock (``explorer._timer``): each grid advances it by its cost in
+network evaluations, so what an explorer decides from its timings is tested without real time.
+A few tests run a real, untrained smoke-size DiffusionModel end to end.
 """
 
 from __future__ import annotations
@@ -218,20 +220,6 @@ def test_sampler_explorer_exposes_the_documented_names():
     assert explorer.image in explorer.widget.children
 
 
-class SlowFakeModel(FakeModel):
-    """A FakeModel whose every grid takes ``seconds``, to stand for a large model on a CPU."""
-
-    def __init__(self, seconds: float) -> None:
-        super().__init__()
-        self.seconds = seconds
-
-    def generate(self, *args, **kwargs):
-        import time
-
-        time.sleep(self.seconds)
-        return super().generate(*args, **kwargs)
-
-
 def test_fast_sampler_redraws_on_slider_release_without_a_button():
     model = FakeModel()
     explorer = widgets.sampler_explorer(model, num_images=4)
@@ -253,31 +241,131 @@ def test_fast_interpolation_redraws_on_seed_release():
     assert len(model.calls) == 2 and explorer.settings_shown["seed b"] == 7
 
 
-def test_slow_sampler_keeps_the_button(monkeypatch):
-    monkeypatch.setattr(explorer_module, "LIVE_SECONDS", 0.05)
-    model = SlowFakeModel(0.1)
+# ------------------------------------------- slow models: a fake clock, no real timing
+class FakeClock:
+    """Stands in for ``explorer._timer``: time moves only when a fake model says it worked."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clock(monkeypatch):
+    fake = FakeClock()
+    monkeypatch.setattr(explorer_module, "_timer", fake)
+    return fake
+
+
+class TimedFakeModel(FakeModel):
+    """A FakeModel whose grids cost ``seconds_per_evaluation`` per network evaluation on ``clock``.
+
+    ``compile_seconds`` is added to the first call of each sampler (a compiled program being
+    traced); ``slowdown`` multiplies one sampler's cost (a setting slower than predicted).
+    """
+
+    def __init__(self, clock: FakeClock, seconds_per_evaluation: float, *, compile_seconds: float = 0.0,
+                 slowdown: dict | None = None, config: DDIMConfig = SMOKE.replace(plot_diffusion_steps=20)) -> None:
+        super().__init__(config)
+        self.clock, self.seconds_per_evaluation = clock, seconds_per_evaluation
+        self.compile_seconds, self.slowdown = compile_seconds, slowdown or {}
+        self.compiled: set = set()
+
+    def generate(self, num_images, diffusion_steps=None, *, sampler="ddim", **kwargs):
+        from ddim_tutorial.sampling import network_evaluations
+
+        seconds = network_evaluations(sampler, diffusion_steps) * self.seconds_per_evaluation
+        seconds *= self.slowdown.get(sampler, 1.0)
+        if sampler not in self.compiled:
+            self.compiled.add(sampler)
+            seconds += self.compile_seconds
+        self.clock.now += seconds
+        return super().generate(num_images, diffusion_steps, sampler=sampler, **kwargs)
+
+
+def test_slow_ddim_opens_live_at_the_second_order_sampler(clock):
+    """Issue 21, item 9: DDIM at 20 steps takes 1.6 s, DPM++ 2S at 5 steps (9 evaluations) 0.72 s."""
+    model = TimedFakeModel(clock, 0.08)
+    explorer = widgets.sampler_explorer(model, num_images=2)
+    assert explorer.live and explorer.controls["sample"].layout.display == "none"
+    assert "ddim-live" in classes(explorer.widget)
+    assert [(call["sampler"], call["steps"]) for call in model.calls] == [("ddim", 20), ("ddim", 20), ("dpm++2s", 5)]
+    assert (explorer.controls["sampler"].value, explorer.controls["steps"].value) == ("dpm++2s", 5)
+    assert explorer.settings_shown["sampler"] == "dpm++2s" and explorer.settings_shown["steps"] == 5
+    assert "DPM++ 2S, 5 steps (9 network evaluations)" in explorer.figure.texts[0].get_text()
+    note = "DDIM, 20 steps takes 1.6 s here, so the explorer opens at DPM++ 2S, 5 steps (0.7 s)"
+    assert explorer.opening_note.startswith(note) and note in explorer.status.value
+    assert "\n" not in explorer.opening_note
+    # The full range stays: moving a slider redraws at once, and the default is one move away.
+    steps = explorer.controls["steps"]
+    assert (steps.min, steps.max) == (1, 50)
+    steps.value = 7
+    assert (model.calls[-1]["sampler"], model.calls[-1]["steps"]) == ("dpm++2s", 7)
+    explorer.controls["sampler"].value = "ddim"
+    calls = len(model.calls)
+    steps.value = 20  # the default setting, computed at the start: from the cache
+    assert (explorer.settings_shown["sampler"], explorer.settings_shown["steps"]) == ("ddim", 20)
+    assert len(model.calls) == calls and "cache" in explorer.status.value
+
+
+def test_the_cheaper_setting_is_timed_again_after_its_compilation(clock):
+    model = TimedFakeModel(clock, 0.08, compile_seconds=0.5)  # DDIM 1.6 + 0.5 s, DPM++ 0.72 + 0.5 s
+    explorer = widgets.sampler_explorer(model, num_images=2)
+    assert explorer.live and explorer.controls["steps"].value == 5
+    assert [(call["sampler"], call["steps"]) for call in model.calls] == [("ddim", 20), ("ddim", 20),
+                                                                          ("dpm++2s", 5), ("dpm++2s", 5)]
+    assert "(0.7 s)" in explorer.opening_note
+
+
+def test_a_setting_slower_than_predicted_is_followed_by_a_cheaper_one(clock):
+    model = TimedFakeModel(clock, 0.08, slowdown={"dpm++2s": 2.0})  # DPM++ 5 steps: 1.44 s, 3 steps: 0.8 s
+    explorer = widgets.sampler_explorer(model, num_images=2)
+    assert explorer.live and (explorer.controls["sampler"].value, explorer.controls["steps"].value) == ("dpm++2s", 3)
+    assert "DPM++ 2S, 3 steps (0.8 s)" in explorer.opening_note
+
+
+def test_too_slow_for_any_cheaper_setting_keeps_the_default_and_the_button(clock):
+    model = TimedFakeModel(clock, 0.3)  # DDIM 20 steps: 6 s; even DPM++ 3 steps would take 1.5 s
     explorer = widgets.sampler_explorer(model, num_images=2)
     assert not explorer.live and explorer.controls["sample"].layout.display != "none"
-    assert len(model.calls) == 2, "one default grid, and one warm run to time it"
+    assert explorer.opening_note is None
+    assert len(model.calls) == 2, "one default grid, and one warm run to time it: no cheaper setting fits"
+    assert (explorer.controls["sampler"].value, explorer.controls["steps"].value) == ("ddim", 20)
+    assert "6.0 s" in explorer.status.value and "sample" in explorer.status.value
     explorer.controls["steps"].value = 5
     assert len(model.calls) == 2 and "press" in explorer.status.value
     explorer.controls["sample"].click()
     assert model.calls[-1]["steps"] == 5
 
 
-def test_first_slow_call_is_timed_again_warm(monkeypatch):
-    """A first grid slowed by compilation alone does not keep the button."""
-    monkeypatch.setattr(explorer_module, "LIVE_SECONDS", 0.05)
+def test_after_two_misses_the_default_comes_back(clock):
+    model = TimedFakeModel(clock, 0.08, slowdown={"dpm++2s": 4.0})  # DPM++ 5 steps: 2.9 s, 3 steps: 1.6 s
+    explorer = widgets.sampler_explorer(model, num_images=2)
+    assert not explorer.live
+    assert (explorer.controls["sampler"].value, explorer.controls["steps"].value) == ("ddim", 20)
+    assert explorer.settings_shown["sampler"] == "ddim" and "DDIM, 20 steps" in explorer.figure.texts[0].get_text()
+    assert [(call["sampler"], call["steps"]) for call in model.calls] == [("ddim", 20), ("ddim", 20),
+                                                                          ("dpm++2s", 5), ("dpm++2s", 5)]
 
-    class CompilesOnce(FakeModel):
-        def generate(self, *args, **kwargs):
-            import time
 
-            if not self.calls:
-                time.sleep(0.1)
-            return super().generate(*args, **kwargs)
+@pytest.mark.parametrize("live", [True, False])
+def test_forced_live_or_not_opens_at_the_default(clock, live):
+    model = TimedFakeModel(clock, 0.08)
+    explorer = widgets.sampler_explorer(model, num_images=2, live=live)
+    assert explorer.live is live and explorer.opening_note is None
+    assert (explorer.controls["sampler"].value, explorer.controls["steps"].value) == ("ddim", 20)
+    assert len(model.calls) == 1
 
-    assert widgets.sampler_explorer(CompilesOnce(), num_images=2).live
+
+def test_first_slow_call_is_timed_again_warm(clock):
+    """A first grid slowed by compilation alone does not keep the button, nor change the setting."""
+    model = TimedFakeModel(clock, 0.01, compile_seconds=2.0)
+    explorer = widgets.sampler_explorer(model, num_images=2)
+    assert explorer.live and explorer.opening_note is None
+    assert (explorer.controls["sampler"].value, explorer.controls["steps"].value) == ("ddim", 20)
+    assert "the picture follows the sliders" in explorer.status.value
     with pytest.raises(ValueError, match="live"):
         widgets.sampler_explorer(FakeModel(), live="sometimes")
 
@@ -373,3 +461,60 @@ def test_trajectory_explorer_with_a_real_model(tiny_model):
     explorer.controls["sample"].click()
     assert explorer.computations == 3
     assert not np.allclose(np.asarray(explorer.result[-1].pred_images), np.asarray(deterministic))
+
+
+# ------------------------------------------------------------------ guidance
+class TimedConditionalModel(FakeModel):
+    """A class-conditional FakeModel whose guided grids cost ``seconds_per_step`` per step on ``clock``."""
+
+    def __init__(self, clock: FakeClock, seconds_per_step: float) -> None:
+        super().__init__(SMOKE.replace(plot_diffusion_steps=20, num_classes=3, class_names=("a", "b", "c")))
+        self.clock, self.seconds_per_step = clock, seconds_per_step
+
+    def generate(self, num_images, diffusion_steps=None, *, seed=None, class_labels=None, guidance_scale=1.0):
+        self.clock.now += diffusion_steps * self.seconds_per_step
+        self.calls.append(dict(steps=diffusion_steps, seed=seed, class_labels=class_labels, guidance=guidance_scale))
+        size = self.config.image_size
+        key = [diffusion_steps, seed, class_labels, round(guidance_scale * 10)]
+        return np.random.default_rng(key).random((num_images, size, size, 3), dtype=np.float32)
+
+
+def test_slow_guidance_explorer_opens_live_at_fewer_steps(clock):
+    model = TimedConditionalModel(clock, 0.08)  # 20 steps: 1.6 s; 10 steps: 0.8 s
+    explorer = widgets.guidance_explorer(model, num_images=2)
+    assert explorer.live and explorer.controls["steps"].value == 10
+    assert explorer.controls["steps"].max == 50
+    assert explorer.opening_note.startswith("20 steps takes 1.6 s here, so the explorer opens at 10 steps (0.8 s)")
+    explorer.controls["guidance"].value = 5.0
+    assert model.calls[-1]["steps"] == 10 and model.calls[-1]["guidance"] == 5.0
+
+
+def test_guidance_explorer_never_opens_below_its_fewest_steps(clock):
+    model = TimedConditionalModel(clock, 0.1)  # 10 steps would take 1 s
+    explorer = widgets.guidance_explorer(model, num_images=2)
+    assert not explorer.live and explorer.controls["steps"].value == 20
+    assert [call["steps"] for call in model.calls] == [20, 20]
+
+
+# ------------------------------------------------- the trajectory runs the package's sampler
+@pytest.mark.parametrize("prediction_type", ["image", "velocity"])
+def test_trajectory_explorer_follows_the_models_prediction_type(prediction_type):
+    """Issue 21: the trajectory re-implemented the sampler and read every output as noise."""
+    import keras
+
+    from ddim_tutorial import DiffusionModel
+    from ddim_tutorial.synthetic import synthetic_flowers
+
+    model = DiffusionModel(SMOKE.replace(prediction_type=prediction_type))
+    model.adapt_normalizer(synthetic_flowers(32, SMOKE.image_size, seed=0))
+    rng = np.random.default_rng(0)
+    for variable in model.ema_network.layers[-1].weights:  # the zero-initialized last layer: give it an answer
+        variable.assign(0.05 * rng.standard_normal(tuple(variable.shape)).astype("float32"))
+    keras.utils.set_random_seed(0)
+    for eta in (0.0, 0.5):
+        explorer = widgets.trajectory_explorer(model, steps=4, seed=3, live=False)
+        explorer.controls["eta"].value = eta
+        explorer.refresh(compute=True)
+        last = np.asarray(model.denormalize(explorer.result[-1].pred_images))
+        expected = np.asarray(model.generate(1, 4, eta=eta, seed=3, compiled=False))
+        np.testing.assert_allclose(last, expected, atol=1e-5)
