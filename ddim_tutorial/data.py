@@ -75,8 +75,8 @@ class ArrayBatches(keras.utils.PyDataset):
                  flip: bool = False, seed: int | None = None, class_labels: np.ndarray | None = None,
                  **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.images, self.class_labels = _check_batchable(images, class_labels, batch_size)
         _check_count("repetitions", repetitions)
+        self.images, self.class_labels = _check_batchable(images, class_labels, batch_size, repetitions)
         self.batch_size = batch_size
         self.repetitions = repetitions
         self.shuffle = shuffle
@@ -134,7 +134,7 @@ def batch_images(images: np.ndarray, config: Any, training: bool, *, repeat: boo
     if not use_tf_data:  # ArrayBatches checks the images and labels itself
         return ArrayBatches(images, config.batch_size, repetitions=repetitions, shuffle=shuffle, flip=flip,
                             seed=config.seed, class_labels=class_labels)
-    images, class_labels = _check_batchable(images, class_labels, config.batch_size)
+    images, class_labels = _check_batchable(images, class_labels, config.batch_size, repetitions)
     tf = _import_tensorflow()
     dataset = tf.data.Dataset.from_tensor_slices(
         images if class_labels is None else {"images": images, "class_labels": class_labels})
@@ -184,8 +184,13 @@ def for_partial_reading(dataset: Any) -> Any:
     return uncached() if uncached is not None else dataset
 
 
-def _check_batchable(images: Any, class_labels: Any, batch_size: int) -> tuple[np.ndarray, np.ndarray | None]:
-    """Images as contiguous float32 ``[N, H, W, 3]``, labels as int32 ``[N]`` (or None), enough for a batch."""
+def _check_batchable(images: Any, class_labels: Any, batch_size: int,
+                     repetitions: int = 1) -> tuple[np.ndarray, np.ndarray | None]:
+    """Images as contiguous float32 ``[N, H, W, 3]``, labels as int32 ``[N]`` (or None), enough for a batch.
+
+    An epoch walks ``repetitions`` copies of the images before batching (as the reference's
+    ``repeat().shuffle().batch()``), so a small folder fills a batch with its repetitions.
+    """
     array = np.asarray(images)
     if array.ndim != 4 or array.shape[-1] != 3:
         raise ValueError(f"images must be an array of shape [N, height, width, 3]; got shape {array.shape}.")
@@ -196,11 +201,13 @@ def _check_batchable(images: Any, class_labels: Any, batch_size: int) -> tuple[n
                              f"{labels.shape} and dtype {labels.dtype}.")
         class_labels = labels.astype(np.int32, copy=False)
     _check_count("batch_size", batch_size)
-    if len(array) < batch_size:
+    if len(array) * repetitions < batch_size:
+        repeated = "" if repetitions == 1 else f", repeated {repetitions} times,"
+        most = len(array) * repetitions
         raise ValueError(
-            f"only {len(array)} image(s) for batch_size={batch_size}: batches drop the remainder, so "
-            f"not even one batch fits; use batch_size <= {len(array)} "
-            f"(config.replace(batch_size={max(2, min(len(array), batch_size))})) or add images.")
+            f"only {len(array)} image(s){repeated} for batch_size={batch_size}: batches drop the remainder, so "
+            f"not even one batch fits; use batch_size <= {most} "
+            f"(config.replace(batch_size={max(2, min(most, batch_size))})) or add images.")
     return np.ascontiguousarray(array, dtype=np.float32), class_labels
 
 
@@ -235,6 +242,10 @@ def image_folder_dataset(directory: str | os.PathLike, config: Any, split: str |
 def _batch_loaded(loaded: Any, config: Any, split: str | None, *, repeat: bool, shuffle: bool, labels: bool) -> Any:
     """:func:`batch_images` of ``images`` or of ``(images, class_labels)`` when ``labels``."""
     images, class_labels = loaded if labels else (loaded, None)
+    if split != "train" and 0 < len(images) < config.batch_size:
+        # A small held-out split (a folder of a few dozen photographs) still gives one smaller
+        # validation batch instead of none: evaluation needs no fixed batch size.
+        config = config.replace(batch_size=len(images))
     return batch_images(images, config, training=split == "train", repeat=repeat, shuffle=shuffle,
                         class_labels=class_labels)
 

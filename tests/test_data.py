@@ -348,7 +348,20 @@ def test_flips_only_when_training_with_augment_flip() -> None:
 
 def test_fewer_images_than_a_batch_is_a_clear_error() -> None:
     with pytest.raises(ValueError, match=r"only 3 image\(s\) for batch_size=4.*batch_size <= 3"):
-        data.batch_images(asymmetric_images(3), small_config(batch_size=4), training=True, use_tf_data=False)
+        data.batch_images(asymmetric_images(3), small_config(batch_size=4, dataset_repetitions=1), training=True,
+                          use_tf_data=False)
+    with pytest.raises(ValueError, match=r"only 3 image\(s\), repeated 2 times, for batch_size=8.*batch_size <= 6"):
+        data.batch_images(asymmetric_images(3), small_config(batch_size=8, dataset_repetitions=2), training=True,
+                          use_tf_data=False)
+
+
+@pytest.mark.parametrize("use_tf_data", [False, True])
+def test_a_small_folder_fills_batches_with_its_repetitions(use_tf_data: bool) -> None:
+    if use_tf_data and not data._tf_data_available():
+        pytest.skip("tf.data needs TensorFlow")
+    config = small_config(batch_size=4, dataset_repetitions=3)  # 3 images x 3 repetitions: 2 whole batches
+    batches = list(data.batch_images(asymmetric_images(3), config, training=True, use_tf_data=use_tf_data))
+    assert [len(np.asarray(batch)) for batch in batches] == [4, 4]
 
 
 def test_batch_images_rejects_wrong_shapes() -> None:
@@ -387,6 +400,16 @@ def test_image_folder_dataset_batches_a_folder(tmp_path: Path) -> None:
     images = data.take_images(data.image_folder_dataset(tmp_path, config, "train", shuffle=False), 8)
     assert images.shape == (8, 16, 16, 3)
     assert set(identify(images)) < set(range(10))
+
+
+def test_a_held_out_split_smaller_than_a_batch_gives_one_smaller_batch(tmp_path: Path) -> None:
+    write_gray_levels(tmp_path, 20)  # a flat folder of 20 photographs: 16 train, 4 held out
+    config = small_config(batch_size=8, dataset_repetitions=1)
+    validation = list(data.image_folder_dataset(tmp_path, config, "validation", shuffle=False))
+    assert [len(np.asarray(batch)) for batch in validation] == [4], "all 4 held-out images, in one batch"
+    assert len(list(data.image_folder_dataset(tmp_path, config, "train"))) == 2, "training keeps its batch size"
+    with pytest.raises(ValueError, match="not even one batch fits"):
+        data.image_folder_dataset(tmp_path, small_config(batch_size=32, dataset_repetitions=1), "train")
 
 
 # --------------------------------------------------------------------------- take_images
