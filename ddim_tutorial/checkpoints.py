@@ -44,7 +44,8 @@ _CHECKPOINT_FILES = (WEIGHTS_FILE, CONFIG_FILE, METADATA_FILE, TRAINING_STATE_FI
 #: Config fields that decide the shapes (or the meaning) of the weights. Any other field
 #: (learning rate, epochs, batch size...) may change when training resumes.
 ARCHITECTURE_FIELDS = ("image_size", "widths", "block_depth", "embedding_dims", "embedding_min_frequency",
-                       "embedding_max_frequency", "min_signal_rate", "max_signal_rate", "prediction_type", "num_classes")
+                       "embedding_max_frequency", "min_signal_rate", "max_signal_rate", "prediction_type", "path",
+                       "num_classes")
 
 
 class CheckpointError(RuntimeError):

@@ -133,6 +133,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="start afresh even if DIR already holds a checkpoint of an earlier run")
     train.add_argument("--batch-size", type=_positive_int, metavar="N", help="shortcut for --set batch_size=N")
     train.add_argument("--seed", type=int, metavar="N", help="shortcut for --set seed=N")
+    train.add_argument("--path", choices=("cosine", "linear"),  # config.PATHS, without importing Keras
+                       help="the path from image to noise: cosine (the reference's schedule) or linear (flow "
+                            "matching; predicts the flow velocity noise - image unless --set prediction_type=...)")
     train.add_argument("--set", nargs="+", action="append", default=[], metavar="FIELD=VALUE", dest="overrides",
                        help="override any DDIMConfig field; VALUE is read as JSON if it can be "
                             "(3, 1e-4, [16,32], null, true), else as text")

@@ -82,9 +82,12 @@ def run_train(args: argparse.Namespace) -> int:
         raise CLIError(f"train needs --preset NAME (one of {', '.join(sorted(PRESETS))}), "
                        "or --resume to continue a run.")
     overrides = parse_overrides([pair for group in args.overrides for pair in group])
-    for field, value in (("batch_size", args.batch_size), ("seed", args.seed), ("num_epochs", args.epochs)):
+    for field, value in (("batch_size", args.batch_size), ("seed", args.seed), ("num_epochs", args.epochs),
+                         ("path", getattr(args, "path", None))):
         if value is not None:
             overrides[field] = value
+    if overrides.get("path") == "linear" and "prediction_type" not in overrides:
+        overrides["prediction_type"] = "flow"  # the straight path's own target: its velocity
     config = config.replace(**overrides) if overrides else config
     if not args.resume and not args.overwrite and checkpoint_exists(out / "last"):
         raise CLIError(f"--out {str(out)!r} already holds a checkpoint of an earlier run ({out / 'last'}); "

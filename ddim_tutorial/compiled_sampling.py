@@ -31,37 +31,38 @@ import keras
 import numpy as np
 from keras import ops
 
-from .config import check_signal_rates
+from .config import check_path, check_path_and_prediction, check_signal_rates
 from .predictions import make_denoiser, null_label_of, validate_guidance, validate_prediction_type
 from .sampling import (MAX_SEED, ddim_step, dpm_solver_2s_step, reverse_diffusion_steps, step_noise,
                        validate_sampler, validate_sampling_args, validate_seed)
-from .schedule import cosine_rates, schedule_angles
+from .schedule import path_parameters, path_rates
 
 __all__ = ["CompiledSampler", "sampling_loop"]
 
 
-def sampling_loop(denoise: Any, initial_noise: Any, diffusion_steps: Any, start_angle: Any,
-                  angle_span: Any, eta: Any = 0.0, seed: Any = 0, *, stochastic: bool = False,
-                  sampler: str = "ddim") -> Any:
+def sampling_loop(denoise: Any, initial_noise: Any, diffusion_steps: Any, start: Any,
+                  span: Any, eta: Any = 0.0, seed: Any = 0, *, stochastic: bool = False,
+                  sampler: str = "ddim", path: str = "cosine") -> Any:
     """Reverse diffusion written with ``keras.ops.fori_loop`` so that a compiler sees one loop.
 
     ``denoise(noisy_images, noise_rates, signal_rates) -> (pred_noises, pred_images)`` calls
     the network (:func:`ddim_tutorial.predictions.make_denoiser`, the eager loop's denoiser
-    too). Every other argument may be a tensor: ``diffusion_steps`` (int32), ``start_angle`` and
-    ``angle_span`` (the cosine schedule's angles, ``arccos(max_signal_rate)`` and
-    ``arccos(min_signal_rate) - arccos(max_signal_rate)``), ``eta`` and ``seed``.
-    ``sampler`` (a Python string: each sampler is its own program) is ``"ddim"`` or
-    ``"dpm++2s"``, which ignores ``eta`` and ``seed``. Returns the predicted images of the
-    last step, in normalized space.
+    too). Every other argument may be a tensor: ``diffusion_steps`` (int32), ``start`` and
+    ``span`` (the path's :func:`~ddim_tutorial.schedule.path_parameters`: for the cosine
+    schedule the angles ``arccos(max_signal_rate)`` and ``arccos(min_signal_rate) -
+    arccos(max_signal_rate)``), ``eta`` and ``seed``. ``sampler`` and ``path`` are Python
+    strings (each is its own program): ``"ddim"`` or ``"dpm++2s"``, which ignores ``eta`` and
+    ``seed``; ``"cosine"`` or ``"linear"``. Returns the predicted images of the last step, in
+    normalized space.
     """
-    validate_sampler(sampler)
+    validate_sampler(sampler, path=path)
     if sampler == "dpm++2s":
-        return _dpm_solver_2s_loop(denoise, initial_noise, diffusion_steps, start_angle, angle_span)
+        return _dpm_solver_2s_loop(denoise, initial_noise, diffusion_steps, start, span, path)
     dtype = initial_noise.dtype
     shape = tuple(initial_noise.shape)
     step_size = 1.0 / ops.cast(diffusion_steps, dtype)
     ones = ops.ones((shape[0], 1, 1, 1), dtype=dtype)
-    rates = functools.partial(cosine_rates, start_angle=start_angle, angle_span=angle_span)
+    rates = functools.partial(path_rates, start=start, span=span, path=path)
 
     def one_step(step, carry):
         noisy_images, _ = carry
@@ -82,8 +83,8 @@ def sampling_loop(denoise: Any, initial_noise: Any, diffusion_steps: Any, start_
     return pred_images
 
 
-def _dpm_solver_2s_loop(denoise: Any, initial_noise: Any, diffusion_steps: Any, start_angle: Any,
-                       angle_span: Any) -> Any:
+def _dpm_solver_2s_loop(denoise: Any, initial_noise: Any, diffusion_steps: Any, start: Any,
+                       span: Any, path: str) -> Any:
     """DPM-Solver++(2S) as :func:`ddim_tutorial.sampling.reverse_diffusion_steps` runs it:
     ``steps - 1`` second-order steps from t = 1 down to t = 0 inside the loop (two network evaluations
     each), then one evaluation outside it that reads off the predicted image at t = 0."""
@@ -92,7 +93,7 @@ def _dpm_solver_2s_loop(denoise: Any, initial_noise: Any, diffusion_steps: Any, 
     second_order_steps = diffusion_steps - 1
     step_size = 1.0 / ops.cast(ops.maximum(second_order_steps, 1), dtype)
     ones = ops.ones((shape[0], 1, 1, 1), dtype=dtype)
-    rates = functools.partial(cosine_rates, start_angle=start_angle, angle_span=angle_span)
+    rates = functools.partial(path_rates, start=start, span=span, path=path)
 
     def one_step(step, noisy_images):
         diffusion_times = ones - ops.cast(step, dtype) * step_size
@@ -100,7 +101,7 @@ def _dpm_solver_2s_loop(denoise: Any, initial_noise: Any, diffusion_steps: Any, 
         pred_noises, pred_images = denoise(noisy_images, noise_rates, signal_rates)
         next_noise_rates, next_signal_rates = rates(diffusion_times - step_size)
         return dpm_solver_2s_step(denoise, noisy_images, pred_noises, pred_images, noise_rates, signal_rates,
-                                 next_noise_rates, next_signal_rates)
+                                 next_noise_rates, next_signal_rates, path)
 
     noisy_images = ops.fori_loop(0, second_order_steps, one_step, initial_noise)
     last_times = ones - ops.cast(second_order_steps, dtype) * step_size  # t = 0, or t = 1 for a single step
@@ -127,7 +128,7 @@ class CompiledSampler:
 
     def __init__(self, model_or_network: Any, *, normalizer: Any = None, jit_compile: bool | str = "auto",
                  min_signal_rate: float | None = None, max_signal_rate: float | None = None,
-                 prediction_type: str | None = None):
+                 prediction_type: str | None = None, path: str | None = None):
         self.model = None
         config = getattr(model_or_network, "config", None)
         if hasattr(model_or_network, "ema_network") and hasattr(model_or_network, "normalizer"):
@@ -155,6 +156,11 @@ class CompiledSampler:
         if prediction_type is None:
             prediction_type = config.prediction_type if config is not None else "noise"
         self.prediction_type = validate_prediction_type(prediction_type)
+        # The path it was trained on: the model's config says; a bare network follows the cosine schedule.
+        if path is None:
+            path = config.path if config is not None else "cosine"
+        self.path = check_path(path, owner="CompiledSampler")
+        check_path_and_prediction(self.path, self.prediction_type, owner="CompiledSampler")
         self.null_label = null_label_of(network)
         self.backend = keras.backend.backend()
         self.jit_compile = _resolve_jit_compile(jit_compile) if self.backend == "tensorflow" else bool(jit_compile)
@@ -187,7 +193,8 @@ class CompiledSampler:
         min_signal_rate = self.min_signal_rate if min_signal_rate is None else min_signal_rate
         max_signal_rate = self.max_signal_rate if max_signal_rate is None else max_signal_rate
         initial_noise = validate_sampling_args(initial_noise, diffusion_steps, min_signal_rate,
-                                               max_signal_rate, eta, network=self.network, sampler=sampler)
+                                               max_signal_rate, eta, network=self.network, sampler=sampler,
+                                               path=self.path)
         if isinstance(seed, keras.random.SeedGenerator):
             raise ValueError("CompiledSampler: seed must be an int or None (a SeedGenerator is stateful "
                              "and cannot be replayed inside the compiled loop); use generate(compiled=False).")
@@ -196,13 +203,13 @@ class CompiledSampler:
         if seed is None:
             seed = int(np.random.default_rng().integers(0, MAX_SEED))
         mean, variance = (None, None) if normalized else self._normalizer_stats()
-        # The schedule's angles, in float64 exactly as diffusion_schedule computes them.
-        start_angle, angle_span = schedule_angles(min_signal_rate, max_signal_rate)
+        # The schedule's parameters, in float64 exactly as diffusion_schedule computes them.
+        start, span = path_parameters(min_signal_rate, max_signal_rate, self.path)
         arguments = dict(
             initial_noise=ops.cast(initial_noise, "float32"),
             diffusion_steps=np.int32(diffusion_steps),
-            start_angle=np.float32(start_angle),
-            angle_span=np.float32(angle_span),
+            start=np.float32(start),
+            span=np.float32(span),
             eta=np.float32(eta),
             seed=np.int32(seed),
         )
@@ -242,7 +249,8 @@ class CompiledSampler:
                                                 min_signal_rate=min_signal_rate,
                                                 max_signal_rate=max_signal_rate, eta=eta, seed=seed,
                                                 sampler=sampler, prediction_type=self.prediction_type,
-                                                class_labels=class_labels, guidance_scale=guidance_scale):
+                                                class_labels=class_labels, guidance_scale=guidance_scale,
+                                                path=self.path):
                 record["diffusion_times"].append(float(keras.ops.convert_to_numpy(step.diffusion_times)[0, 0, 0, 0]))
                 record["noisy_images"].append(to_pixels(step.noisy_images))
                 record["pred_images"].append(to_pixels(step.pred_images))
@@ -286,8 +294,8 @@ class CompiledSampler:
                                 class_labels=arguments.get("class_labels"),
                                 guidance_scale=arguments.get("guidance_scale"))
         return sampling_loop(denoise, arguments["initial_noise"], arguments["diffusion_steps"],
-                             arguments["start_angle"], arguments["angle_span"], arguments["eta"],
-                             arguments["seed"], stochastic=stochastic, sampler=sampler)
+                             arguments["start"], arguments["span"], arguments["eta"],
+                             arguments["seed"], stochastic=stochastic, sampler=sampler, path=self.path)
 
     def _build_tensorflow(self, sampler: str):
         import tensorflow as tf  # only reached on the TensorFlow backend
@@ -348,7 +356,7 @@ class CompiledSampler:
             arguments["diffusion_steps"] = int(arguments["diffusion_steps"])  # a Python loop bound
             arguments["seed"] = int(arguments["seed"])
             arguments["eta"] = float(arguments["eta"])
-            for name in ("start_angle", "angle_span"):
+            for name in ("start", "span"):
                 arguments[name] = ops.convert_to_tensor(arguments[name], "float32")
             with _inference_context():  # nothing is compiled here, so eta = 0 skips the noise
                 return self._loop(call_network, arguments, stochastic=arguments["eta"] > 0, sampler=sampler)

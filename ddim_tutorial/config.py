@@ -20,7 +20,13 @@ __all__ = ["DDIMConfig", "PRESETS"]
 
 _LOSSES = ("mae", "mse")
 #: What the network can be trained to predict (see predictions.components_from_predictions).
-PREDICTION_TYPES = ("noise", "image", "velocity")
+PREDICTION_TYPES = ("noise", "image", "velocity", "flow")
+#: The paths from image to noise (see schedule.path_rates): the course's cosine schedule, and the
+#: straight line of flow matching ("rectified flow").
+PATHS = ("cosine", "linear")
+#: The prediction types each path can train: v-prediction's formulas need the cosine path's
+#: unit-length rates, and the flow velocity is the derivative of the linear path.
+PATH_PREDICTION_TYPES = {"cosine": ("noise", "image", "velocity"), "linear": ("flow", "noise", "image")}
 #: The classifier-free guidance scale that class-conditional sampling uses unless told otherwise:
 #: where species32's samples show their species without over-saturating (lesson 8's sweep).
 DEFAULT_GUIDANCE_SCALE = 3.0
@@ -60,8 +66,11 @@ class DDIMConfig:
     embedding_max_frequency: float = 1000.0
     widths: tuple[int, ...] = (32, 64, 96, 128)
     block_depth: int = 2
-    # what the network predicts: "noise" (the reference), "image" or "velocity" (v-prediction)
+    # what the network predicts: "noise" (the reference), "image" or "velocity" (v-prediction);
+    # on the linear path, "flow" (the flow-matching velocity noise - image)
     prediction_type: str = "noise"
+    # the path from image to noise: "cosine" (the reference) or "linear" (flow matching)
+    path: str = "cosine"
     # class conditioning: 0 is the reference's unconditional model; with N > 0 classes each
     # image's label is replaced by "no label" with probability label_dropout during training,
     # which is what classifier-free guidance needs
@@ -123,6 +132,9 @@ class DDIMConfig:
         _positive_int("block_depth", self.block_depth)
         if self.prediction_type not in PREDICTION_TYPES:
             _fail("prediction_type", self.prediction_type, f"must be one of {', '.join(map(repr, PREDICTION_TYPES))}")
+        if not isinstance(self.path, str) or self.path not in PATHS:
+            _fail("path", self.path, f"must be one of {', '.join(map(repr, PATHS))}")
+        check_path_and_prediction(self.path, self.prediction_type)
         if not is_positive_int(self.num_classes, minimum=0):
             _fail("num_classes", self.num_classes, "must be 0 (unconditional) or the number of classes")
         if (not isinstance(self.label_dropout, (int, float)) or isinstance(self.label_dropout, bool)
@@ -220,6 +232,33 @@ def _positive_float(name: str, value: Any) -> None:
     if (not isinstance(value, (int, float)) or isinstance(value, bool) or not value > 0
             or not math.isfinite(value)):
         _fail(name, value, "must be a positive, finite number")
+
+
+def check_path(path: Any, owner: str = "DDIMConfig") -> str:
+    """Return ``path`` if it is one of :data:`PATHS`; raise ValueError naming the choices otherwise."""
+    if not isinstance(path, str) or path not in PATHS:
+        raise ValueError(f"{owner}: path={path!r} is invalid: choose one of {', '.join(map(repr, PATHS))} (the "
+                         "course's cosine schedule, or flow matching's straight line).")
+    return path
+
+
+def check_path_and_prediction(path: str, prediction_type: str, owner: str = "DDIMConfig") -> None:
+    """The flow-matching velocity belongs to the linear path, v-prediction to the cosine one.
+
+    ``velocity`` (``signal_rate * noise - noise_rate * image``) turns back into noise and
+    image only where ``signal_rate**2 + noise_rate**2 = 1``; ``flow`` (``noise - image``) is
+    the time derivative of the linear path alone.
+    """
+    if prediction_type in PATH_PREDICTION_TYPES.get(path, PREDICTION_TYPES):
+        return
+    if path == "linear":
+        raise ValueError(f"{owner}.prediction_type={prediction_type!r} is invalid with path='linear': v-prediction "
+                         "needs the cosine path's unit-length rates; the linear path's velocity is "
+                         "prediction_type='flow'.")
+    if path == "cosine":
+        raise ValueError(f"{owner}.prediction_type={prediction_type!r} is invalid with path='cosine': the flow velocity "
+                         "noise - image is the time derivative of the linear path; use path='linear', or "
+                         "prediction_type='velocity' on the cosine path.")
 
 
 def check_signal_rates(min_signal_rate: Any, max_signal_rate: Any, owner: str = "DDIMConfig") -> None:

@@ -202,7 +202,8 @@ class DiffusionModel(keras.Model):
         return ops.clip(images, 0.0, 1.0)
 
     def diffusion_schedule(self, diffusion_times: Any) -> tuple[Any, Any]:
-        return diffusion_schedule(diffusion_times, self.config.min_signal_rate, self.config.max_signal_rate)
+        return diffusion_schedule(diffusion_times, self.config.min_signal_rate, self.config.max_signal_rate,
+                                  self.config.path)
 
     def denoise(self, noisy_images: Any, noise_rates: Any, signal_rates: Any, training: bool,
                 class_labels: Any = None) -> tuple[Any, Any]:
@@ -404,7 +405,7 @@ class DiffusionModel(keras.Model):
         """
         self._require_adapted()
         validate_seed(seed)
-        validate_sampler(sampler, eta)
+        validate_sampler(sampler, eta, self.config.path)
         if diffusion_steps is None:
             diffusion_steps = self.config.plot_diffusion_steps
         if initial_noise is None:
@@ -417,7 +418,8 @@ class DiffusionModel(keras.Model):
             return self.sampler(initial_noise, diffusion_steps, **options)
         network = self.ema_network if use_ema else self.network
         pred_images = reverse_diffusion(network, initial_noise, diffusion_steps,
-                                        prediction_type=self.config.prediction_type, **options)
+                                        prediction_type=self.config.prediction_type, path=self.config.path,
+                                        **options)
         return self.denormalize(pred_images)
 
 

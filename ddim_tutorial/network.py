@@ -25,7 +25,8 @@ from .config import DDIMConfig
 __all__ = ["build_network", "SinusoidalEmbedding", "residual_block", "down_block", "up_block"]
 
 #: The output layer's name for each prediction type ("pred_noises" is the reference's network).
-OUTPUT_NAMES = {"noise": "pred_noises", "image": "pred_images", "velocity": "pred_velocities"}
+OUTPUT_NAMES = {"noise": "pred_noises", "image": "pred_images", "velocity": "pred_velocities",
+                "flow": "pred_flow_velocities"}
 
 
 @keras.saving.register_keras_serializable(package="ddim_tutorial")

@@ -1,8 +1,9 @@
 """What the network predicts, and how its output becomes a predicted image and noise.
 
-The network may be trained to predict the noise (the reference), the image, or the velocity
-``v = signal_rate * noise - noise_rate * image`` (Salimans and Ho 2022): any one of them, with
-the noisy image, gives the other two. A class-conditional network also takes a label, and
+The network may be trained to predict the noise (the reference), the image, the velocity
+``v = signal_rate * noise - noise_rate * image`` (Salimans and Ho 2022), or on flow matching's
+straight path the flow velocity ``noise - image``: any one of them, with the noisy image, gives
+noise and image. A class-conditional network also takes a label, and
 classifier-free guidance (Ho and Salimans 2022) mixes its prediction with and without it.
 Every sampler asks :func:`make_denoiser` for the pair ``(pred_noises, pred_images)``.
 """
@@ -107,12 +108,20 @@ def components_from_predictions(predictions: Any, noisy_images: Any, noise_rates
     * ``"velocity"`` (v-prediction, Salimans and Ho 2022, Sec. 4):
       ``v = signal_rate * noise - noise_rate * image``, from which
       ``image = signal_rate * noisy - noise_rate * v`` and ``noise = noise_rate * noisy + signal_rate * v``,
-      with no division at all.
+      with no division at all;
+    * ``"flow"`` (flow matching on the linear path, where ``signal_rate + noise_rate = 1``): the
+      velocity ``u = noise - image`` of the straight line, from which ``image = noisy - noise_rate * u``
+      and ``noise = noisy + signal_rate * u`` (written divided by ``signal_rate + noise_rate``, which
+      is 1 there).
     """
     if prediction_type == "noise":
         return predictions, pred_images_from_noises(noisy_images, predictions, noise_rates, signal_rates)
     if prediction_type == "image":
         return (noisy_images - signal_rates * predictions) / noise_rates, predictions
+    if prediction_type == "flow":
+        rate_sums = signal_rates + noise_rates
+        return ((noisy_images + signal_rates * predictions) / rate_sums,
+                (noisy_images - noise_rates * predictions) / rate_sums)
     return noise_rates * noisy_images + signal_rates * predictions, signal_rates * noisy_images - noise_rates * predictions
 
 
@@ -124,6 +133,8 @@ def prediction_targets(images: Any, noises: Any, noise_rates: Any, signal_rates:
         return noises
     if prediction_type == "image":
         return images
+    if prediction_type == "flow":
+        return noises - images
     return signal_rates * noises - noise_rates * images
 
 

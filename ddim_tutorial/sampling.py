@@ -28,9 +28,9 @@ import numpy as np
 from keras import ops
 
 from ._shared import check_positive_int
-from .config import check_signal_rates
+from .config import check_path, check_path_and_prediction, check_signal_rates
 from .predictions import make_denoiser, null_label_of, validate_guidance, validate_prediction_type
-from .schedule import cosine_rates, schedule_angles
+from .schedule import onto_path, path_parameters, path_rates
 
 __all__ = ["ddim_step", "dpm_solver_2s_step", "reverse_diffusion", "reverse_diffusion_steps",
            "DiffusionStep", "network_evaluations", "sampling_times", "SAMPLERS"]
@@ -78,7 +78,7 @@ def ddim_step(pred_noises: Any, pred_images: Any, noise_rates: Any, signal_rates
 
 
 def dpm_solver_2s_step(denoise: Any, noisy_images: Any, pred_noises: Any, pred_images: Any, noise_rates: Any,
-                       signal_rates: Any, next_noise_rates: Any, next_signal_rates: Any) -> Any:
+                       signal_rates: Any, next_noise_rates: Any, next_signal_rates: Any, path: str = "cosine") -> Any:
     """One second-order step on the probability-flow ODE: DPM-Solver++(2S), in the DDIM parametrisation.
 
     ``denoise(noisy_images, noise_rates, signal_rates) -> (pred_noises, pred_images)`` calls
@@ -137,9 +137,9 @@ def dpm_solver_2s_step(denoise: Any, noisy_images: Any, pred_noises: Any, pred_i
     #    sqrt(noise_rates * next_noise_rates).
     mid_signals = ops.sqrt(signal_rates * next_signal_rates)
     mid_noises = ops.sqrt(noise_rates * next_noise_rates)
-    # 2. The rates at that point: that ratio, scaled so that signal_rate**2 + noise_rate**2 = 1.
-    mid_norms = ops.sqrt(mid_signals**2 + mid_noises**2)
-    mid_signal_rates, mid_noise_rates = mid_signals / mid_norms, mid_noises / mid_norms
+    # 2. The rates at that point: that ratio, scaled onto the path (signal_rate**2 + noise_rate**2 = 1
+    #    on the cosine path, signal_rate + noise_rate = 1 on the linear one).
+    mid_noise_rates, mid_signal_rates = onto_path(mid_noises, mid_signals, path)
     # 3. A DDIM step to the midpoint: Alg. 1's u_i = (sigma_{s_i} / sigma_{t_{i-1}}) x_{i-1}
     #    - alpha_{s_i} (e^{-r h_i} - 1) x_theta(x_{i-1}, t_{i-1}), which is DDIM Eq. 12 with sigma_t = 0
     #    (alpha: signal rate, sigma: noise rate, as in the paper).
@@ -158,8 +158,8 @@ def dpm_solver_2s_step(denoise: Any, noisy_images: Any, pred_noises: Any, pred_i
                      next_noise_rates, next_signal_rates)
 
 
-def validate_sampler(sampler: Any, eta: Any = 0.0) -> str:
-    """Return ``sampler`` if it names a sampler that can run with ``eta``; raise ValueError otherwise."""
+def validate_sampler(sampler: Any, eta: Any = 0.0, path: str = "cosine") -> str:
+    """Return ``sampler`` if it names a sampler that can run with ``eta`` on ``path``; raise ValueError otherwise."""
     if not isinstance(sampler, str) or sampler not in SAMPLERS:
         raise ValueError(f"sampler={sampler!r} is invalid: choose one of {', '.join(map(repr, SAMPLERS))} "
                          "('ddim': the reference's sampler, one network evaluation per step; 'dpm++2s': "
@@ -168,6 +168,10 @@ def validate_sampler(sampler: Any, eta: Any = 0.0) -> str:
         raise ValueError(f"sampler='dpm++2s' with eta={eta!r} is invalid: DPM-Solver++(2S) solves the "
                          "deterministic probability-flow ODE and adds no fresh noise; use eta=0 with 'dpm++2s', "
                          "or sampler='ddim' for stochastic sampling.")
+    if path == "linear" and isinstance(eta, (int, float)) and eta > 0:
+        raise ValueError(f"eta={eta!r} is invalid on the linear path: the eta family of DDIM (its Eq. 16) "
+                         "assumes the cosine path's unit-variance mix; flow matching samples deterministically "
+                         "(eta=0: Euler steps on the velocity).")
     return sampler
 
 
@@ -214,7 +218,7 @@ class DiffusionStep:
 
 def validate_sampling_args(initial_noise: Any, diffusion_steps: Any, min_signal_rate: Any,
                            max_signal_rate: Any, eta: Any, network: keras.Model | None = None,
-                           sampler: Any = "ddim") -> Any:
+                           sampler: Any = "ddim", path: Any = "cosine") -> Any:
     """Check sampler inputs and return the noise as a float32 tensor; raise ValueError otherwise.
 
     With ``network`` given, the noise's image size must match the network's input size.
@@ -228,7 +232,8 @@ def validate_sampling_args(initial_noise: Any, diffusion_steps: Any, min_signal_
     if not isinstance(eta, (int, float)) or isinstance(eta, bool) or not 0.0 <= eta <= 1.0:
         raise ValueError(f"eta={eta!r} is invalid: use a number in [0, 1] "
                          "(0: deterministic DDIM, 1: DDPM-like stochastic sampling).")
-    validate_sampler(sampler, eta)
+    check_path(path, owner="reverse_diffusion")
+    validate_sampler(sampler, eta, path)
     if initial_noise is None:
         raise ValueError("initial_noise is None: pass a float tensor of shape [num_images, size, size, 3].")
     if not hasattr(initial_noise, "shape"):  # a nested list, say
@@ -330,7 +335,7 @@ def reverse_diffusion_steps(network: keras.Model, initial_noise: Any, diffusion_
                             min_signal_rate: float = 0.02, max_signal_rate: float = 0.95,
                             eta: float = 0.0, seed: int | keras.random.SeedGenerator | None = None,
                             sampler: str = "ddim", prediction_type: str = "noise", class_labels: Any = None,
-                            guidance_scale: float = 1.0) -> Iterator[DiffusionStep]:
+                            guidance_scale: float = 1.0, path: str = "cosine") -> Iterator[DiffusionStep]:
     """Yield every step of reverse diffusion; the last step's ``pred_images`` is the sample.
 
     ``sampler="ddim"`` is the reference's sampler; ``"dpm++2s"`` takes second-order steps
@@ -340,18 +345,21 @@ def reverse_diffusion_steps(network: keras.Model, initial_noise: Any, diffusion_
     ``SeedGenerator`` draws from the generator, and ``None`` draws fresh noise every run.
     ``prediction_type`` is what the network predicts; ``class_labels`` (one, or one per image)
     and ``guidance_scale`` steer a class-conditional network (:func:`network_predictions`).
+    ``path`` is the one the network was trained on (``"cosine"``, or ``"linear"`` for flow
+    matching, where a DDIM step is an Euler step on the predicted velocity).
     """
     initial_noise = validate_sampling_args(initial_noise, diffusion_steps, min_signal_rate,
-                                           max_signal_rate, eta, network=network, sampler=sampler)
+                                           max_signal_rate, eta, network=network, sampler=sampler, path=path)
     validate_seed(seed)
     validate_prediction_type(prediction_type)
+    check_path_and_prediction(path, prediction_type, owner="reverse_diffusion")
     num_images = initial_noise.shape[0]
     class_labels = validate_guidance(network, class_labels, guidance_scale, num_images)
     if eta > 0 and seed is None:
         seed = keras.random.SeedGenerator(None)
     # DDIM: from t = 1 in steps of 1/steps, the last one at t = 1/steps; DPM-Solver++: down to t = 0.
     step_size = 1.0 / diffusion_steps if sampler == "ddim" else 1.0 / max(diffusion_steps - 1, 1)
-    start_angle, angle_span = schedule_angles(min_signal_rate, max_signal_rate)
+    start, span = path_parameters(min_signal_rate, max_signal_rate, path)
     denoise = make_denoiser(lambda inputs: network(inputs, training=False), prediction_type=prediction_type,
                             null_label=null_label_of(network), class_labels=class_labels,
                             guidance_scale=None if guidance_scale == 1 else guidance_scale)
@@ -362,15 +370,15 @@ def reverse_diffusion_steps(network: keras.Model, initial_noise: Any, diffusion_
     for step in range(diffusion_steps):
         noisy_images = next_noisy_images
         diffusion_times = ops.ones((num_images, 1, 1, 1), dtype=noisy_images.dtype) - step * step_size
-        noise_rates, signal_rates = cosine_rates(diffusion_times, start_angle, angle_span)
+        noise_rates, signal_rates = path_rates(diffusion_times, start, span, path)
         pred_noises, pred_images = denoise(noisy_images, noise_rates, signal_rates)
         yield DiffusionStep(step, diffusion_times, noisy_images, pred_images, pred_noises)
         if step == diffusion_steps - 1:
             return
-        next_noise_rates, next_signal_rates = cosine_rates(diffusion_times - step_size, start_angle, angle_span)
+        next_noise_rates, next_signal_rates = path_rates(diffusion_times - step_size, start, span, path)
         if sampler == "dpm++2s":
             next_noisy_images = dpm_solver_2s_step(denoise, noisy_images, pred_noises, pred_images, noise_rates,
-                                                   signal_rates, next_noise_rates, next_signal_rates)
+                                                   signal_rates, next_noise_rates, next_signal_rates, path)
             continue
         fresh_noises = None
         if eta > 0 and isinstance(seed, keras.random.SeedGenerator):
@@ -385,7 +393,7 @@ def reverse_diffusion(network: keras.Model, initial_noise: Any, diffusion_steps:
                       min_signal_rate: float = 0.02, max_signal_rate: float = 0.95, eta: float = 0.0,
                       seed: int | keras.random.SeedGenerator | None = None, sampler: str = "ddim",
                       prediction_type: str = "noise", class_labels: Any = None,
-                      guidance_scale: float = 1.0) -> Any:
+                      guidance_scale: float = 1.0, path: str = "cosine") -> Any:
     """Generate images (normalized space) from ``initial_noise`` in ``diffusion_steps`` steps.
 
     ``sampler``: ``"ddim"`` (the reference; ``diffusion_steps`` network evaluations, ``eta``
@@ -398,6 +406,7 @@ def reverse_diffusion(network: keras.Model, initial_noise: Any, diffusion_steps:
                                                   min_signal_rate=min_signal_rate,
                                                   max_signal_rate=max_signal_rate, eta=eta, seed=seed,
                                                   sampler=sampler, prediction_type=prediction_type,
-                                                  class_labels=class_labels, guidance_scale=guidance_scale):
+                                                  class_labels=class_labels, guidance_scale=guidance_scale,
+                                                  path=path):
         pred_images = diffusion_step.pred_images
     return pred_images

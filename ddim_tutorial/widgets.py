@@ -192,6 +192,8 @@ class SamplerExplorer(Explorer):
         if settings["sampler"] != "ddim" and settings["eta"] > 0:
             return (f"eta adds fresh noise, which only DDIM does; {SAMPLER_LABELS[settings['sampler']]} follows the "
                     "deterministic ODE: set eta to 0, or choose DDIM.")
+        if settings["eta"] > 0 and self.model.config.path == "linear":
+            return "this model follows flow matching's straight path, which samples deterministically: set eta to 0."
         return None
 
     def _cost(self, settings: dict[str, Any]) -> float:
@@ -271,7 +273,8 @@ class TrajectoryExplorer(Explorer):
         return list(reverse_diffusion_steps(
             self.model.ema_network, self.model.initial_noise(1, seed=seed), int(settings["steps"]),
             min_signal_rate=config.min_signal_rate, max_signal_rate=config.max_signal_rate,
-            eta=float(settings["eta"]), seed=(seed + 1) % (MAX_SEED + 1), prediction_type=config.prediction_type))
+            eta=float(settings["eta"]), seed=(seed + 1) % (MAX_SEED + 1), prediction_type=config.prediction_type,
+            path=config.path))
 
     def _draw(self, settings: dict[str, Any], result: Any) -> Any:
         return plot_trajectory(result, self.model.denormalize, max_columns=self.max_columns)

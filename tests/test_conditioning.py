@@ -12,7 +12,9 @@ import pytest
 
 from ddim_tutorial.checkpoints import CheckpointError, load_checkpoint, save_checkpoint
 from ddim_tutorial.compiled_sampling import CompiledSampler
-from ddim_tutorial.config import PREDICTION_TYPES, DDIMConfig
+from ddim_tutorial.config import PATH_PREDICTION_TYPES, PREDICTION_TYPES, DDIMConfig
+
+COSINE_PREDICTION_TYPES = PATH_PREDICTION_TYPES["cosine"]  # what the course's cosine path trains
 from ddim_tutorial.data import batch_images, class_names, load_dataset, take_images
 from ddim_tutorial.folders import folder_class_names, load_image_folder
 from ddim_tutorial.synthetic import SYNTHETIC_CLASS_NAMES, synthetic_flowers
@@ -82,7 +84,7 @@ def test_the_three_prediction_types_of_one_exact_denoiser_sample_the_same_images
     noise = np.random.default_rng(1).standard_normal((2, 8, 8, 3)).astype("float32")
     samples = {prediction_type: to_numpy(reverse_diffusion(exact_network(prediction_type), noise, 6, sampler=sampler,
                                                            prediction_type=prediction_type))
-               for prediction_type in PREDICTION_TYPES}
+               for prediction_type in COSINE_PREDICTION_TYPES}
     np.testing.assert_allclose(samples["image"], samples["noise"], atol=2e-4)
     np.testing.assert_allclose(samples["velocity"], samples["noise"], atol=2e-4)
     # ... and a wrong prediction type gives other images (the argument is really used).
@@ -90,7 +92,7 @@ def test_the_three_prediction_types_of_one_exact_denoiser_sample_the_same_images
     assert np.abs(wrong - samples["noise"]).max() > 0.1
 
 
-@pytest.mark.parametrize("prediction_type", PREDICTION_TYPES)
+@pytest.mark.parametrize("prediction_type", COSINE_PREDICTION_TYPES)
 def test_compiled_sampler_follows_the_prediction_type(prediction_type):
     noise = np.random.default_rng(2).standard_normal((2, 8, 8, 3)).astype("float32")
     network = exact_network(prediction_type)
@@ -100,7 +102,7 @@ def test_compiled_sampler_follows_the_prediction_type(prediction_type):
         np.testing.assert_allclose(to_numpy(compiled(noise, 5, normalized=True, sampler=sampler)), eager, atol=1e-4)
 
 
-@pytest.mark.parametrize("prediction_type", PREDICTION_TYPES)
+@pytest.mark.parametrize("prediction_type", COSINE_PREDICTION_TYPES)
 def test_model_trains_on_its_prediction_type_and_names_its_output(prediction_type):
     config = TINY.replace(prediction_type=prediction_type, seed=0)
     model = DiffusionModel(config)
