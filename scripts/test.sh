@@ -46,7 +46,8 @@ fi
 backend_tests=()
 for file in tests/test_no_tensorflow.py tests/test_network.py tests/test_model.py tests/test_sampling.py \
             tests/test_compiled_sampling.py tests/test_kid.py tests/test_data.py tests/test_checkpoints.py \
-            tests/test_pretrained.py tests/test_conditioning.py tests/test_evaluation.py tests/test_flow_matching.py; do
+            tests/test_pretrained.py tests/test_conditioning.py tests/test_evaluation.py tests/test_flow_matching.py \
+            tests/test_memorization.py; do
     [ -f "$file" ] && backend_tests+=("$file")
 done
 # JAX and PyTorch run side by side: these tests use tiny networks, so each process keeps

@@ -37,7 +37,7 @@ LAYERS = {
     1: {"__init__", "_shared", "config", "backends"},
     2: {"schedule", "network", "predictions", "sampling", "compiled_sampling", "evaluation"},
     3: {"folders", "synthetic", "data", "plotting"},
-    4: {"inception", "kid"},
+    4: {"inception", "kid", "memorization"},
     5: {"model", "distribution", "checkpoints", "callbacks", "interrupts", "training", "pretrained"},
     6: {"interpolation", "explorer", "widgets", "checking", "exercises", "lesson"},
     7: {"cli", "commands", "__main__"},
