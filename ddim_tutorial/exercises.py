@@ -6,7 +6,7 @@ seeds, as NumPy arrays and as Keras tensors) and prints one sentence: passed, or
 shape, a dtype, a sign, a constant factor, swapped outputs, a known mistake such as lerp for
 slerp, or the largest difference and where). A wrong function never makes a checker raise; misuse
 (not a function, an unknown exercise) raises ValueError. The package's code is the only ground
-truth. This module holds the nine checkers and the dispatcher :func:`check`; how a function is
+truth. This module holds the ten checkers and the dispatcher :func:`check`; how a function is
 run, compared and described lives in :mod:`ddim_tutorial.checking`. Keras is imported inside the
 functions, so that importing this module never picks a backend.
 """
@@ -27,7 +27,7 @@ from .checking import (KIND, CheckResult, Trial, compare, exercise_checker, fail
 
 __all__ = ["CheckResult", "check", "EXERCISES", "check_schedule", "check_forward_noise",
            "check_sinusoidal_embedding", "check_residual_block", "check_loss", "check_ddim_step",
-           "check_kid", "check_slerp", "check_guidance"]
+           "check_kid", "check_slerp", "check_guidance", "check_flow_step"]
 
 
 def _schedule(times: Any, lo: float = 0.02, hi: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
@@ -375,19 +375,53 @@ def check_guidance(fn: Callable) -> CheckResult:
     return compare("guidance", fn, trials, ("guided prediction",), note=" (guidance scales 0, 0.5, 1, 3 and 7.5)")
 
 
+@exercise_checker("flow_step", "flow_step(noisy_images, velocities, noise_rates, next_noise_rates)", 4)
+def check_flow_step(fn: Callable) -> CheckResult:
+    """Student's ``flow_step(noisy_images, velocities, noise_rates, next_noise_rates)`` -> the noisy images
+    at the next noise rate, one Euler step along the flow velocity. The package has no such function:
+    the expected answer is a DDIM step (:func:`ddim_tutorial.sampling.ddim_step`) on the linear path,
+    from the noise and image that the velocity implies, which is the point of the exercise."""
+    from .predictions import components_from_predictions
+    from .sampling import ddim_step
+
+    trials = []
+    for seed, shape in enumerate([(2, 8, 8, 3), (3, 4, 4, 3), (1, 6, 6, 3), (2, 5, 5, 1)]):
+        rng, tensors = np.random.default_rng(seed), seed % 2 == 1
+        noisy_images, velocities = rng.standard_normal((2, *shape)).astype(np.float32)
+        noise_rates = rng.uniform(0.3, 0.98, (shape[0], 1, 1, 1)).astype(np.float32)
+        next_noise_rates = (noise_rates - rng.uniform(0.05, 0.25, noise_rates.shape)).astype(np.float32)
+        rates = (noise_rates, 1 - noise_rates)
+        pred_noises, pred_images = components_from_predictions(velocities, noisy_images, *rates, "flow")
+        expected = to_numpy(ddim_step(pred_noises, pred_images, *rates, next_noise_rates, 1 - next_noise_rates))
+        trials.append(Trial(student_inputs((noisy_images, velocities, noise_rates, next_noise_rates), tensors),
+                            (expected,), f"for images of shape {shape} as {KIND[tensors]}",
+                            {"noise_rates": noise_rates, "next_noise_rates": next_noise_rates}, {
+            "steps the wrong way: sampling lowers the noise rate, so the step is "
+            "(next_noise_rates - noise_rates) * velocities, a negative multiple":
+                (noisy_images + (noise_rates - next_noise_rates) * velocities,),
+            "adds the whole velocity; scale it by the step, next_noise_rates - noise_rates":
+                (noisy_images + velocities,),
+            "scales the velocity by next_noise_rates alone; the step is the change of the noise rate":
+                (noisy_images + next_noise_rates * velocities,),
+            "jumps all the way to the predicted image (noisy - noise_rates * velocities); one step only "
+            "goes to next_noise_rates": (noisy_images - noise_rates * velocities,)}))
+    return compare("flow_step", fn, trials, ("next_noisy_images",))
+
+
 # ----------------------------------------------------------------------------- dispatcher
 EXERCISES: dict[str, Callable[[Callable], CheckResult]] = {
     "schedule": check_schedule, "forward_noise": check_forward_noise,
     "sinusoidal_embedding": check_sinusoidal_embedding, "residual_block": check_residual_block,
     "loss": check_loss, "ddim_step": check_ddim_step, "kid": check_kid, "slerp": check_slerp,
-    "guidance": check_guidance}
+    "guidance": check_guidance, "flow_step": check_flow_step}
 
 # Other names a student may give a piece, compared without case, underscores, digits or "my_".
 _ALIASES = {"diffusionschedule": "schedule", "forwardnoising": "forward_noise", "addnoise": "forward_noise",
             "noisyimages": "forward_noise", "embedding": "sinusoidal_embedding", "resblock": "residual_block",
             "noiseloss": "loss", "trainingloss": "loss", "computeloss": "loss", "mmd": "kid", "unbiasedmmd": "kid",
             "kidperbatch": "kid", "kidmmd": "kid", "guidedprediction": "guidance",
-            "classifierfreeguidance": "guidance", "cfg": "guidance", **{name.replace("_", ""): name for name in EXERCISES}}
+            "classifierfreeguidance": "guidance", "cfg": "guidance", "eulerstep": "flow_step",
+            "flowmatchingstep": "flow_step", **{name.replace("_", ""): name for name in EXERCISES}}
 
 
 def _key(name: str) -> str:

@@ -283,6 +283,24 @@ def test_guidance_mistakes():
     assert_rejected(check_guidance, lambda c, u, w: ops.stack([my_guided_prediction(c, u, w)] * 2), "shape")
 
 
+def my_flow_step(noisy_images, velocities, noise_rates, next_noise_rates):
+    return noisy_images + (next_noise_rates - noise_rates) * velocities
+
+
+def test_flow_step_passes_the_euler_step_and_rejects_four_mistakes(capsys):
+    from ddim_tutorial.exercises import check_flow_step
+
+    assert verdict(check_flow_step, my_flow_step).passed
+    assert_rejected(check_flow_step, lambda x, v, n, n2: my_flow_step(x, v, n2, n), "steps the wrong way")
+    assert_rejected(check_flow_step, lambda x, v, n, n2: ops.convert_to_tensor(x) + v, "adds the whole velocity")
+    assert_rejected(check_flow_step, lambda x, v, n, n2: ops.convert_to_tensor(x) + n2 * ops.convert_to_tensor(v),
+                    "by next_noise_rates alone")
+    assert_rejected(check_flow_step, lambda x, v, n, n2: ops.convert_to_tensor(x) - n * ops.convert_to_tensor(v),
+                    "jumps all the way to the predicted image")
+    assert_rejected(check_flow_step, lambda x, v, n, n2: my_flow_step(x, 0.5 * ops.convert_to_tensor(v), n, n2),
+                    "differs from the package")
+
+
 def test_an_exception_in_the_students_function_is_named_not_raised():
     def my_ddim_step(*args):
         raise ZeroDivisionError("boom")
@@ -355,7 +373,7 @@ def test_misuse_raises_a_clear_value_error():
     with pytest.raises(ValueError, match="not a value of type int"):
         check_schedule(3)
     assert set(exercises.EXERCISES) == {"schedule", "forward_noise", "sinusoidal_embedding", "residual_block",
-                                        "loss", "ddim_step", "kid", "slerp", "guidance"}
+                                        "loss", "ddim_step", "kid", "slerp", "guidance", "flow_step"}
     assert keras.backend.backend() in {"tensorflow", "jax", "torch"}
 
 
