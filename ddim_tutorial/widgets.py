@@ -30,6 +30,7 @@ factory                    container CSS class    controls (``description``; dic
                                                   "spherical" (checkbox), button "sample"
 ``guidance_explorer()``    ``ddim-guidance``      "species" (a drop-down), "guidance", "steps",
                                                   "seed", button "sample" (hidden when live)
+``paths_explorer()``       ``ddim-paths``         "steps", "seed", button "sample" (hidden when live)
 =========================  =====================  ==========================================
 
 The dict keys of ``controls`` are the descriptions. Each control also has the CSS class
@@ -59,6 +60,7 @@ __all__ = [
     "trajectory_explorer",
     "interpolation_explorer",
     "guidance_explorer",
+    "paths_explorer",
 ]
 
 #: How the sampler explorer's buttons name the samplers of :mod:`ddim_tutorial.sampling`.
@@ -433,3 +435,80 @@ def guidance_explorer(model: Any, class_names: list[str] | None = None, num_imag
     """
     return GuidanceExplorer(model, class_names, num_images, class_label=class_label, guidance_scale=guidance_scale,
                             max_guidance=max_guidance, steps=steps, max_steps=max_steps, seed=seed, live=live)
+
+
+# --------------------------------------------------------------------- paths
+#: The many-step solution each model's samples are measured against: DPM-Solver++(2S) with this
+#: many steps (99 network evaluations), as lesson 06 measures its samplers.
+REFERENCE_DPM_STEPS = 50
+#: The fewest steps the paths explorer opens at where its default is too slow.
+MIN_PATH_STEPS = 2
+
+
+class PathsExplorer(Explorer):
+    name = "paths"
+    needs_trigger = True
+    grid = True
+
+    def __init__(self, models: dict[str, Any], num_images: int = 6, *, steps: int = 5, max_steps: int = 50,
+                 seed: int = 0, live: bool | str = "auto") -> None:
+        if not isinstance(models, dict) or not models:
+            raise ValueError("paths_explorer needs a dict {label: model} of at least one model, e.g. "
+                             "{'flowers32 (cosine)': flowers32, 'flow32 (linear)': flow32}.")
+        for model in models.values():
+            check_generative_model(model)
+        sizes = {model.config.image_size for model in models.values()}
+        if len(sizes) > 1:
+            raise ValueError(f"the models draw images of different sizes ({sorted(sizes)}): compare models of one "
+                             "size, so that the same initial noise goes into each.")
+        check_positive_int("num_images", num_images, advice="use a positive integer such as 6")
+        self.models, self.num_images = dict(models), num_images
+        self._references: dict[tuple[str, int], np.ndarray] = {}
+        controls = {
+            "steps": slider("int", "steps", min(steps, max_steps), 1, max_steps, 1),
+            "seed": slider("int", "seed", seed, 0, 99, 1),
+        }
+        super().__init__(controls, live)
+
+    def _cost(self, settings: dict[str, Any]) -> float:
+        return settings["steps"] * len(self.models)
+
+    def _cheaper_settings(self, settings: dict[str, Any]) -> list[dict[str, Any]]:
+        return [{"steps": steps} for steps in range(settings["steps"] - 1, MIN_PATH_STEPS - 1, -1)]
+
+    def _describe(self, settings: dict[str, Any]) -> str:
+        return f"{settings['steps']} steps"
+
+    def reference(self, label: str, seed: int) -> np.ndarray:
+        """The model's own many-step solution for this seed (DPM-Solver++(2S), ``REFERENCE_DPM_STEPS``), cached."""
+        if (label, seed) not in self._references:
+            model = self.models[label]
+            self._references[label, seed] = to_numpy(
+                model.generate(self.num_images, REFERENCE_DPM_STEPS, seed=seed, sampler="dpm++2s"), "float32")
+        return self._references[label, seed]
+
+    def _compute(self, settings: dict[str, Any]) -> dict[str, Any]:
+        seed, rows, distances = int(settings["seed"]), [], []
+        for label, model in self.models.items():
+            images = to_numpy(model.generate(self.num_images, settings["steps"], seed=seed), "float32")
+            rows.append(images)
+            distances.append(float(np.abs(images - self.reference(label, seed)).mean()))
+        return {"images": np.concatenate(rows), "distances": distances}
+
+    def _draw(self, settings: dict[str, Any], result: Any) -> Any:
+        labels = [f"{label}\ndistance {distance:.3f}" for label, distance in zip(self.models, result["distances"],
+                                                                                   strict=True)]
+        title = (f"{settings['steps']} DDIM steps ({settings['steps']} network evaluations per image), "
+                 f"seed {settings['seed']}; distance: to each model's own {REFERENCE_DPM_STEPS}-step solution")
+        return image_grid(result["images"], self.num_images, row_labels=labels, title=title, size=1.4)
+
+
+def paths_explorer(models: dict[str, Any], num_images: int = 6, *, steps: int = 5, max_steps: int = 50,
+                   seed: int = 0, live: bool | str = "auto") -> PathsExplorer:
+    """Models trained on different paths (e.g. ``flowers32`` on the cosine path, ``flow32`` on the
+    straight one), sampled from the same initial noise with the same number of DDIM steps, one row
+    each; a "steps" and a "seed" slider. Each row says how far its images are (mean absolute pixel
+    difference) from that model's own many-step solution, so the rows compare how much each path
+    loses to few steps. Opens at fewer steps where the default is too slow to follow the sliders.
+    """
+    return PathsExplorer(models, num_images, steps=steps, max_steps=max_steps, seed=seed, live=live)

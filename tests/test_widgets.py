@@ -518,3 +518,38 @@ def test_trajectory_explorer_follows_the_models_prediction_type(prediction_type)
         last = np.asarray(model.denormalize(explorer.result[-1].pred_images))
         expected = np.asarray(model.generate(1, 4, eta=eta, seed=3, compiled=False))
         np.testing.assert_allclose(last, expected, atol=1e-5)
+
+
+# --------------------------------------------------------------------- paths
+def test_paths_explorer_compares_two_paths_from_the_same_noise(tiny_model):
+    from ddim_tutorial import DiffusionModel
+    from ddim_tutorial.synthetic import synthetic_flowers
+
+    flow = DiffusionModel(SMOKE.replace(path="linear", prediction_type="flow"))
+    flow.adapt_normalizer(synthetic_flowers(32, SMOKE.image_size, seed=0))
+    last = flow.ema_network.layers[-1]  # an untrained network answers zero: give it something to follow
+    rng = np.random.default_rng(0)
+    last.set_weights([0.05 * rng.standard_normal(w.shape).astype("float32") for w in last.get_weights()])
+    explorer = widgets.paths_explorer({"cosine": tiny_model, "linear": flow}, num_images=2, steps=2, live=False)
+    assert "ddim-paths" in classes(explorer.widget)
+    result = explorer.result
+    assert result["images"].shape == (4, SMOKE.image_size, SMOKE.image_size, 3) and len(result["distances"]) == 2
+    for row, (label, model) in enumerate(explorer.models.items()):
+        images = result["images"][2 * row:2 * row + 2]
+        np.testing.assert_allclose(images, np.asarray(model.generate(2, 2, seed=0)), atol=1e-5)
+        reference = explorer.reference(label, 0)
+        assert result["distances"][row] == pytest.approx(np.abs(images - reference).mean(), rel=1e-5)
+    explorer.controls["steps"].value = 50
+    explorer.controls["sample"].click()
+    assert explorer.result["distances"][1] < result["distances"][1], \
+        "more steps come closer to the model's own many-step solution"
+
+
+def test_paths_explorer_needs_models_of_one_size(tiny_model):
+    with pytest.raises(ValueError, match="needs a dict"):
+        widgets.paths_explorer([tiny_model])
+    from ddim_tutorial import DiffusionModel
+
+    bigger = DiffusionModel(SMOKE.replace(image_size=64))
+    with pytest.raises(ValueError, match="different sizes"):
+        widgets.paths_explorer({"a": tiny_model, "b": bigger})
