@@ -305,7 +305,7 @@ def export(checkpoint: str | os.PathLike, name: str, *, summary: str, training: 
 _CARD_ROWS = (
     ("Architecture", "residual U-Net, widths {widths}, block depth {c[block_depth]}, {info[parameters]:,} parameters, "
                      "{c[image_size]}x{c[image_size]} RGB"),
-    ("Method", "DDIM, signal rates {c[min_signal_rate]}..{c[max_signal_rate]}, {loss} loss on the predicted "
+    ("Method", "{method}, signal rates {c[min_signal_rate]}..{c[max_signal_rate]}, {loss} loss on the predicted "
                "{prediction_type}, EMA {c[ema]}"),
     ("Data", "{t[data]}"),
     ("Split", "{t[split]}"),
@@ -368,7 +368,11 @@ def write_card(info: dict[str, Any]) -> str:
     values = dict(c=config, t=training, e=evaluation, info=info, seen=seen, rate=rate,
                   float16_vs_float32=float16_vs_float32, keras_log_images=keras_log_images,
                   widths="/".join(str(w) for w in config["widths"]), loss=config["loss"].upper(),
-                  prediction_type=config.get("prediction_type", "noise"),
+                  prediction_type={"flow": "flow velocity (noise - image)"}.get(config.get("prediction_type"),
+                                                                                  config.get("prediction_type", "noise")),
+                  method=("flow matching on the straight path (noise rate + signal rate = 1), sampled with DDIM "
+                          "steps, which are Euler steps there" if config.get("path") == "linear"
+                          else "DDIM on the cosine path"),
                   class_names=", ".join(config.get("class_names") or []), guidance=DEFAULT_GUIDANCE_SCALE,
                   augmentation="horizontal flips" if config["augment_flip"] else "none",
                   final_train=_fmt(training.get("final_train_noise_loss")),

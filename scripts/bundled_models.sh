@@ -29,7 +29,7 @@ case $name in
     flow32)    args=(--epochs 45 --seed 0 --batch-size 32 --path linear --set image_size=32 'widths=[32,64,96]'
                      block_depth=2 augment_flip=true validation_kid=false kid_weights=null)
                target=()
-               summary="32x32 flowers by flow matching: the U-Net of flowers32 ({parameters:,} parameters) trained on the straight path from image to noise to predict the velocity noise - image, on 720 flower photographs for {images_seen:,} images ({optimizer_steps:,} steps); validation noise loss {validation_noise_loss:.3f}." ;;
+               summary="32x32 flowers by flow matching: the U-Net of flowers32 ({parameters:,} parameters) on the straight path, predicting the velocity noise - image, trained on 720 flower photographs for {images_seen:,} images ({optimizer_steps:,} steps); validation noise loss {validation_noise_loss:.3f}." ;;
     species32) args=(--epochs 30 --start-from flowers32 --set num_classes=12)
                target=()
                summary="32x32 flowers of 12 species: flowers32 with a class embedding ({parameters:,} parameters), fine-tuned on the species labels with 10 % label dropout for {images_seen:,} images ({optimizer_steps:,} steps); validation noise loss {validation_noise_loss:.3f}" ;;

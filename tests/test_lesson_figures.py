@@ -70,3 +70,21 @@ def test_lesson_08_quotes_its_cpu_run():
 def test_the_ema_half_life_of_the_reference():
     (half_life,) = quoted(r"the half-life is about (\d+) steps", markdown("04_training"))
     assert int(half_life) == pytest.approx(math.log(0.5) / math.log(0.999), rel=0.02)
+
+
+def test_lesson_09_quotes_the_shift_of_keras_hubs_scheduler():
+    text = markdown("09_flow_matching")
+    (shift,) = quoted(r"with `shift = (\d+)` the noise rates", text)
+    assert int(shift) == 3
+    assert "`n → 3n / (1 + 2n)`" in text
+    without, with_shift = quoted(r"Without the shift (\d+) of the 10 steps start above a noise rate of 0\.8, with it (\d+)", text)
+    n = np.linspace(1.0, 0.1, 10)
+    assert int(without) == int((n > 0.8).sum()) and int(with_shift) == int((3 * n / (1 + 2 * n) > 0.8).sum())
+
+
+def test_lesson_09_quotes_the_euler_step_it_checks():
+    text = markdown("09_flow_matching")
+    start, end = quoted(r"one step from `n = ([0-9.]+)` to\s+`n = ([0-9.]+)`", text)
+    noise_rates = [float(ops.convert_to_numpy(r)[0]) for r in
+                   (diffusion_schedule(np.array([t]), path="linear")[0] for t in (1.0, 0.785))]
+    assert (float(start), float(end)) == (pytest.approx(noise_rates[0], abs=5e-3), pytest.approx(noise_rates[1], abs=5e-3))

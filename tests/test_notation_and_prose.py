@@ -21,7 +21,7 @@ REPO = Path(__file__).resolve().parents[1]
 NOTEBOOKS = REPO / "notebooks"
 NOTATION = REPO / "docs" / "NOTATION.md"
 LESSONS = ["01_diffusion_schedule", "02_forward_noising", "03_unet", "04_training", "05_kid", "06_sampling",
-           "07_interpolation", "08_guidance"]
+           "07_interpolation", "08_guidance", "09_flow_matching"]
 
 
 def cells(name: str) -> list[dict]:

@@ -24,7 +24,7 @@ from ddim_tutorial import DDIMConfig, lesson
 REPO = Path(__file__).resolve().parents[1]
 NOTEBOOKS = REPO / "notebooks"
 LESSONS = ["01_diffusion_schedule", "02_forward_noising", "03_unet", "04_training", "05_kid", "06_sampling",
-           "07_interpolation", "08_guidance"]
+           "07_interpolation", "08_guidance", "09_flow_matching"]
 ALL_NOTEBOOKS = ["00_check_on_colab", *LESSONS]
 COLAB_URL = "https://colab.research.google.com/github/ddim-tutorial/ddim-tutorial/blob/main/notebooks/{}.ipynb"
 INSTALL = 'pip install -q "ddim-tutorial @ git+https://github.com/ddim-tutorial/ddim-tutorial"'
@@ -150,7 +150,7 @@ def test_late_lessons_load_a_checkpoint_or_train_a_quick_model(name):
 
 
 @pytest.mark.parametrize("name", ["01_diffusion_schedule", "02_forward_noising", "06_sampling", "07_interpolation",
-                                  "08_guidance"])
+                                  "08_guidance", "09_flow_matching"])
 def test_explorer_lessons_show_a_widget_and_a_static_figure(name):
     code = "\n".join(cells(name, "code"))
     assert "widgets." in code and "_explorer(" in code
@@ -202,6 +202,7 @@ WRITE_IT_YOURSELF = {
     "05_kid": {"my_unbiased_mmd": "kid"},
     "07_interpolation": {"my_slerp": "slerp"},
     "08_guidance": {"my_guided_prediction": "guidance"},
+    "09_flow_matching": {"my_flow_step": "flow_step"},
 }
 
 
@@ -478,6 +479,10 @@ LESSON_SOURCES = {
     "07_interpolation": {KERAS_OPS, KERAS_RANDOM, IPYWIDGETS},
     "08_guidance": {KERAS_OPS, IPYWIDGETS, "https://keras.io/api/layers/core_layers/embedding/",
                     "https://arxiv.org/abs/2207.12598"},
+    "09_flow_matching": {KERAS_OPS, "https://arxiv.org/abs/2210.02747", "https://arxiv.org/abs/2209.03003",
+                         "https://diffusionflow.github.io/",
+                         "https://github.com/keras-team/keras-hub/blob/master/keras_hub/src/models/"
+                         "stable_diffusion_3/flow_match_euler_discrete_scheduler.py"},
 }
 
 
