@@ -36,12 +36,13 @@ HISTORY_FILE = "history.csv"
 SAMPLES_DIR = "samples"
 #: Images in the sample grid written after every epoch (``SampleGridCallback``'s 3 x 6).
 GRID_IMAGES = 18
-#: A training step (forward pass, backward pass, optimizer and EMA update) costs about this many
-#: forward passes of the same batch (measured on 2 CPU cores with TensorFlow, see
-#: benchmarks/README.md); the backward pass alone is about twice the forward one.
-TRAIN_STEP_FORWARDS = 3.0
+#: A compiled training step (forward and backward pass, optimizer and EMA update) costs about this
+#: many *eager* forward passes of the same batch, the one :func:`time_forward_pass` times: measured
+#: 1.6 to 2.2 on 2 CPU cores with TensorFlow, for the smoke network, flowers32's and the reference's
+#: (the compiled step saves the eager calls' overhead that the backward pass would add).
+TRAIN_STEP_FORWARDS = 2.0
 #: Building the training step and the sampler before the first batch (tracing, compiling).
-STARTUP_SECONDS = 15.0
+STARTUP_SECONDS = 5.0
 
 
 def monitor_for(config: DDIMConfig, validation: bool = True) -> str:
