@@ -37,13 +37,17 @@ class NonFiniteLossError(RuntimeError):
     """The loss (or the weights) became NaN or Inf during training."""
 
 
+#: The sample grid written after every epoch: rows and columns (the reference's ``plot_images``).
+GRID_ROWS, GRID_COLS = 3, 6
+
+
 class SampleGridCallback(keras.callbacks.Callback):
     """After every epoch, save ``directory/epoch_NNN.png``: samples from the same seeded noise.
 
     Reusing one noise batch means two grids differ only because the model changed.
     """
 
-    def __init__(self, directory: str | os.PathLike, *, num_rows: int = 3, num_cols: int = 6,
+    def __init__(self, directory: str | os.PathLike, *, num_rows: int = GRID_ROWS, num_cols: int = GRID_COLS,
                  diffusion_steps: int | None = None, seed: int = 0) -> None:
         super().__init__()
         grid_shape(num_rows * num_cols, num_rows, num_cols)

@@ -414,7 +414,7 @@ def train_guidance_model(*, epochs: int | None = None, out: str | os.PathLike | 
     unconditional model taught the labels (its class embedding starts at zero, so it starts as
     the unconditional model): on a GPU (or with ``long=True`` / ``DDIM_LONG_TRAINING=1``) the
     64x64 ``flowers64`` for 5 epochs; without one the 32x32 ``flowers32`` for 2 epochs of
-    ``SHORT_FINETUNE_BATCHES`` batches, about a minute.
+    ``GUIDANCE_CPU_BATCHES`` batches, about a minute.
     """
     from . import pretrained
 

@@ -23,7 +23,7 @@ from typing import Any, Iterable
 
 import keras
 
-from .callbacks import CheckpointCallback, NaNGuard, SampleGridCallback
+from .callbacks import GRID_COLS, GRID_ROWS, CheckpointCallback, NaNGuard, SampleGridCallback
 from .checkpoints import (ARCHITECTURE_FIELDS, CheckpointError, checkpoint_exists, listed_differences,
                           load_weights_into, read_checkpoint_config, read_training_state)
 from ._shared import check_positive_int
@@ -34,8 +34,8 @@ __all__ = ["train", "describe_run", "estimate_seconds", "SAMPLES_DIR", "HISTORY_
 
 HISTORY_FILE = "history.csv"
 SAMPLES_DIR = "samples"
-#: Images in the sample grid written after every epoch (``SampleGridCallback``'s 3 x 6).
-GRID_IMAGES = 18
+#: Images in the sample grid written after every epoch (``SampleGridCallback``'s default).
+GRID_IMAGES = GRID_ROWS * GRID_COLS
 #: A compiled training step (forward and backward pass, optimizer and EMA update) costs about this
 #: many *eager* forward passes of the same batch, the one :func:`time_forward_pass` times: measured
 #: 1.6 to 2.2 on 2 CPU cores with TensorFlow, for the smoke network, flowers32's and the reference's
@@ -101,8 +101,9 @@ def train(config: DDIMConfig, *, data_dir: str | os.PathLike | None = None, sour
         stopper.attach(interrupt_callback)
         all_callbacks = [NaNGuard(), *_output_callbacks(out, config, resume, initial_epoch, checkpoint_callback),
                          interrupt_callback, *callbacks]
-        say(describe_run(model, train_data, validation_data, epochs - initial_epoch,
-                         grid_images=GRID_IMAGES if out is not None else 0))
+        if verbose not in (0, False):  # describe_run times a forward pass: only when it is printed
+            say(describe_run(model, train_data, validation_data, epochs - initial_epoch,
+                             grid_images=GRID_IMAGES if out is not None else 0))
         if out is not None and not resume:
             say(f"Training for {epochs} epoch(s); samples, history and checkpoints go to {out}.")
         history = model.fit(train_data, epochs=epochs, initial_epoch=initial_epoch,
@@ -119,13 +120,8 @@ def batches_per_epoch(data: Any) -> int | None:
         return 0
     try:
         return len(data)
-    except TypeError:
-        pass
-    cardinality = getattr(data, "cardinality", None)
-    if cardinality is None:
+    except TypeError:  # tf.data of infinite or unknown length (a filter in the pipeline)
         return None
-    count = int(cardinality())
-    return count if count >= 0 else None  # -1: infinite, -2: unknown (a filter in the pipeline)
 
 
 def time_forward_pass(model: Any, batch_size: int, repeats: int = 2) -> float:

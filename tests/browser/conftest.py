@@ -505,6 +505,22 @@ class NotebookPage:
     def texts(self, selector: str) -> list[str]:
         return [text.strip() for text in self.root.locator(selector).all_inner_texts()]
 
+    # -- an explorer that may wait for "sample" -----------------------------------------------
+
+    def is_live(self, explorer: str) -> bool:
+        """Whether the explorer (its container's CSS selector) redraws on release: class ``ddim-live``."""
+        return self.root.locator(f"{explorer}.ddim-live").count() == 1
+
+    def sample_unless_live(self, explorer: str, status_before: list[str], grid_before: str) -> None:
+        """After a control moved: a live explorer redraws by itself; a slow one only asks for
+        **sample** in its status line, keeps its grid (``grid_before``, a fingerprint), and
+        computes when the button is pressed, which this does."""
+        if self.is_live(explorer):
+            return
+        self.wait_for_text_change(f"{explorer} .ddim-status", status_before)
+        assert self.fingerprint(f"{explorer} .ddim-grid") == grid_before, "the grid changed before 'sample' was pressed"
+        self.click_button("sample", within=explorer)
+
     def wait_for_text_change(self, selector: str, before: list[str], timeout_s: float = 30) -> list[str]:
         """Wait until the texts of ``selector`` differ from ``before`` (e.g. a status line)."""
         deadline = time.monotonic() + timeout_s

@@ -21,19 +21,8 @@ def lesson08(open_notebook):
     notebook.close()
 
 
-def _is_live(notebook) -> bool:
-    return notebook.root.locator(f"{EXPLORER}.ddim-live").count() == 1
-
-
 def _species_options(notebook) -> list[str]:
     return [text.strip() for text in notebook.root.locator(f"{SPECIES} option").all_inner_texts()]
-
-
-def _sample_if_needed(notebook, status_before: list[str], before: str) -> None:
-    if not _is_live(notebook):
-        notebook.wait_for_text_change(STATUS, status_before)
-        assert notebook.fingerprint(GRID) == before, "the grid changed before 'sample' was pressed"
-        notebook.click_button("sample", within=EXPLORER)
 
 
 def test_lesson_runs_without_errors_and_shows_the_explorer(lesson08):
@@ -56,7 +45,7 @@ def test_choosing_another_species_changes_the_grid_and_back_comes_from_the_cache
     other = options[-1] if options[-1] != first else options[0]
     select.scroll_into_view_if_needed()
     select.select_option(label=other)
-    _sample_if_needed(lesson08, status_before, before)
+    lesson08.sample_unless_live(EXPLORER, status_before, before)
     lesson08.wait_for_change(GRID, before)
     lesson08.screenshot("guidance_after_species", EXPLORER)
     assert lesson08.picture_change_since(GRID, before_png) > 0, f"species {other!r} drew the same images"
@@ -75,7 +64,7 @@ def test_guidance_slider_changes_the_grid(lesson08):
     before_png = lesson08.image_bytes(GRID)
     status_before = lesson08.texts(STATUS)
     old, new = lesson08.move_slider("guidance", presses=2, within=EXPLORER)
-    _sample_if_needed(lesson08, status_before, before)
+    lesson08.sample_unless_live(EXPLORER, status_before, before)
     lesson08.wait_for_change(GRID, before)
     lesson08.screenshot("guidance_after_scale", EXPLORER)
     assert float(new) > float(old)

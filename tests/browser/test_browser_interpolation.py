@@ -42,7 +42,7 @@ def test_mix_slider_changes_the_image(lesson07):
 
 
 def test_a_new_seed_samples_a_new_row(lesson07):
-    live = lesson07.root.locator(f"{EXPLORER}.ddim-live").count() == 1
+    live = lesson07.is_live(EXPLORER)
     before = lesson07.fingerprint(GRID)
     before_png = lesson07.image_bytes(GRID)
     old, new = lesson07.move_slider("seed b", presses=1, within=EXPLORER)

@@ -35,10 +35,6 @@ def test_lesson_runs_without_errors_and_shows_the_sampler(lesson06):
     lesson06.screenshot("sampler_initial", SAMPLER)
 
 
-def _is_live(notebook) -> bool:
-    return notebook.root.locator(f"{SAMPLER}.ddim-live").count() == 1
-
-
 def _sampler_button(notebook, label: str):
     """One of the toggle buttons that choose the sampler (ipywidgets 7 and 8 draw them alike)."""
     return notebook.root.locator(f"{CHOOSER} button", has_text=re.compile(rf"^\s*{re.escape(label)}\s*$")).first
@@ -46,7 +42,7 @@ def _sampler_button(notebook, label: str):
 
 def test_sample_button_is_shown_exactly_when_the_sampler_is_not_live(lesson06):
     button_visible = lesson06.root.locator(f"{SAMPLER} .ddim-sample-button").is_visible()
-    assert button_visible != _is_live(lesson06)
+    assert button_visible != lesson06.is_live(SAMPLER)
 
 
 def test_choosing_the_second_order_sampler_changes_the_grid_and_back(lesson06):
@@ -57,10 +53,7 @@ def test_choosing_the_second_order_sampler_changes_the_grid_and_back(lesson06):
     choice = _sampler_button(lesson06, "DPM++ 2S")
     choice.scroll_into_view_if_needed()
     choice.click()
-    if not _is_live(lesson06):
-        lesson06.wait_for_text_change(STATUS, status_before)
-        assert lesson06.fingerprint(GRID) == before, "the grid changed before 'sample' was pressed"
-        lesson06.click_button("sample", within=SAMPLER)
+    lesson06.sample_unless_live(SAMPLER, status_before, before)
     lesson06.wait_for_change(GRID, before)
     lesson06.screenshot("sampler_after_dpm", SAMPLER)
     assert "mod-active" in (choice.get_attribute("class") or "")
@@ -85,11 +78,8 @@ def test_slider_changes_the_grid(lesson06, description):
     lesson06.screenshot(f"sampler_before_{description}", SAMPLER)
 
     old, new = lesson06.move_slider(description, presses=1, within=SAMPLER)
-    if not _is_live(lesson06):
-        # A slow model runs only when "sample" is pressed: the status asks for it, the grid stays.
-        lesson06.wait_for_text_change(STATUS, status_before)
-        assert lesson06.fingerprint(GRID) == before, "the grid changed before 'sample' was pressed"
-        lesson06.click_button("sample", within=SAMPLER)
+    # A slow model runs only when "sample" is pressed: the status asks for it, the grid stays.
+    lesson06.sample_unless_live(SAMPLER, status_before, before)
     lesson06.wait_for_change(GRID, before)
 
     lesson06.screenshot(f"sampler_after_{description}", SAMPLER)
