@@ -5,7 +5,7 @@ reference's structure on purpose, including what makes it slow: a hand-written
 ``train_step`` (``tf.GradientTape`` on TensorFlow, as in the example; the equivalent
 ``jax.value_and_grad`` / ``loss.backward()`` on the other backends, since the example's
 code only runs on TensorFlow), and an eager Python loop for sampling that calls the
-network once per step. The U-Net itself is ``ddim_tutorial.network.build_network``, the
+network once per step. The U-Net itself is ``ddim_tutorial.core.network.build_network``, the
 same architecture as the example's (1,953,507 parameters at its defaults), so both sides
 of the benchmark run the same network and only the machinery around it differs.
 """
@@ -18,7 +18,7 @@ from typing import Any
 import keras
 from keras import layers, ops
 
-from ddim_tutorial.network import build_network
+from ddim_tutorial.core.network import build_network
 
 
 class ReferenceDiffusionModel(keras.Model):

@@ -253,7 +253,7 @@ def make_step_timer():
 def benchmark_training(args, base, variants, images, backend, accelerator, log) -> dict:
     import keras
 
-    from ddim_tutorial.model import DiffusionModel
+    from ddim_tutorial.core.model import DiffusionModel
     from reference_ddim import ReferenceDiffusionModel
 
     runs: dict[str, dict] = {}
@@ -309,13 +309,13 @@ def benchmark_sampling(args, config, images, backend, accelerator, log) -> dict:
     import keras
     import numpy as np
 
-    from ddim_tutorial.compiled_sampling import CompiledSampler, sampling_loop
-    from ddim_tutorial.model import DiffusionModel
+    from ddim_tutorial.runtime.compiled_sampling import CompiledSampler, sampling_loop
+    from ddim_tutorial.core.model import DiffusionModel
     from reference_ddim import reference_reverse_diffusion
 
     keras.utils.set_random_seed(0)
     if args.checkpoint:
-        from ddim_tutorial.checkpoints import load_checkpoint
+        from ddim_tutorial.training.checkpoints import load_checkpoint
 
         model = load_checkpoint(args.checkpoint)
         config = model.config
@@ -412,9 +412,9 @@ def benchmark_interactive(images, backend, log) -> dict:
     """
     import keras
 
-    from ddim_tutorial import widgets
+    from ddim_tutorial.teaching import widgets
     from ddim_tutorial.config import DDIMConfig
-    from ddim_tutorial.model import DiffusionModel
+    from ddim_tutorial.core.model import DiffusionModel
 
     keras.utils.set_random_seed(0)
     model = DiffusionModel(DDIMConfig.preset("smoke"))

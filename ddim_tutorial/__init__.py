@@ -19,35 +19,43 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from .config import PRESETS, DDIMConfig
+from ddim_tutorial.config import PRESETS, DDIMConfig
 
 __version__ = "0.1.0"
 
 # public name -> (submodule that defines it, its name there)
 _LAZY = {
-    "DiffusionModel": ("model", "DiffusionModel"),
-    "train": ("training", "train"),
-    "load_dataset": ("data", "load_dataset"),
-    "DatasetUnavailableError": ("data", "DatasetUnavailableError"),
-    "diffusion_schedule": ("schedule", "diffusion_schedule"),
-    "ddim_step": ("sampling", "ddim_step"),
-    "reverse_diffusion": ("sampling", "reverse_diffusion"),
-    "compute_kid": ("kid", "compute_kid"),
-    "KID": ("kid", "KID"),
-    "InceptionWeightsUnavailableError": ("inception", "InceptionWeightsUnavailableError"),
-    "save_checkpoint": ("checkpoints", "save_checkpoint"),
-    "load_checkpoint": ("checkpoints", "load_checkpoint"),
-    "CheckpointError": ("checkpoints", "CheckpointError"),
-    "load_pretrained": ("pretrained", "load"),
+    "DiffusionModel": ("core.model", "DiffusionModel"),
+    "train": ("training.driver", "train"),
+    "load_dataset": ("data.datasets", "load_dataset"),
+    "DatasetUnavailableError": ("data.datasets", "DatasetUnavailableError"),
+    "diffusion_schedule": ("core.schedule", "diffusion_schedule"),
+    "ddim_step": ("core.sampling", "ddim_step"),
+    "reverse_diffusion": ("core.sampling", "reverse_diffusion"),
+    "compute_kid": ("metrics.kid", "compute_kid"),
+    "KID": ("metrics.kid", "KID"),
+    "InceptionWeightsUnavailableError": ("metrics.inception", "InceptionWeightsUnavailableError"),
+    "save_checkpoint": ("training.checkpoints", "save_checkpoint"),
+    "load_checkpoint": ("training.checkpoints", "load_checkpoint"),
+    "CheckpointError": ("training.checkpoints", "CheckpointError"),
+    "load_pretrained": ("pretrained.presets", "load"),
 }
 
-__all__ = ["DDIMConfig", "PRESETS", "__version__", *_LAZY]
+# The modules the lessons import by their short names (``from ddim_tutorial import lesson, plotting``).
+_MODULES = {
+    "lesson": "teaching.lesson", "plotting": "teaching.plotting", "widgets": "teaching.widgets",
+    "exercises": "teaching.exercises", "interpolation": "teaching.interpolation", "kid": "metrics.kid",
+}
+
+__all__ = ["DDIMConfig", "PRESETS", "__version__", *_LAZY, *_MODULES]
 
 
 def __getattr__(name: str) -> Any:
     if name in _LAZY:
         module_name, attribute = _LAZY[name]
         return getattr(importlib.import_module(f".{module_name}", __name__), attribute)
+    if name in _MODULES:
+        return importlib.import_module(f".{_MODULES[name]}", __name__)
     raise AttributeError(f"module 'ddim_tutorial' has no attribute {name!r}")
 
 

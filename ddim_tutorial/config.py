@@ -14,24 +14,15 @@ import math
 from dataclasses import dataclass, fields
 from typing import Any
 
-from ._shared import is_positive_int
+from ddim_tutorial.checks import (PATH_PREDICTION_TYPES, PATHS, PREDICTION_TYPES, check_path_and_prediction,
+                                  check_signal_rates, is_positive_int)
 
-__all__ = ["DDIMConfig", "PRESETS"]
+__all__ = ["DDIMConfig", "PRESETS", "DEFAULT_GUIDANCE_SCALE", "PATHS", "PREDICTION_TYPES", "PATH_PREDICTION_TYPES"]
 
 _LOSSES = ("mae", "mse")
-#: What the network can be trained to predict (see predictions.components_from_predictions).
-PREDICTION_TYPES = ("noise", "image", "velocity", "flow")
-#: The paths from image to noise (see schedule.path_rates): the course's cosine schedule, and the
-#: straight line of flow matching ("rectified flow").
-PATHS = ("cosine", "linear")
-#: The prediction types each path can train: v-prediction's formulas need the cosine path's
-#: unit-length rates, and the flow velocity is the derivative of the linear path.
-PATH_PREDICTION_TYPES = {"cosine": ("noise", "image", "velocity"), "linear": ("flow", "noise", "image")}
 #: The classifier-free guidance scale that class-conditional sampling uses unless told otherwise:
 #: where species32's samples show their species without over-saturating (lesson 8's sweep).
 DEFAULT_GUIDANCE_SCALE = 3.0
-# Below this the first sampling step divides by a signal rate that float32 cannot resolve.
-MIN_SIGNAL_RATE_FLOOR = 1e-3
 _PRECISIONS = (None, "float32", "mixed_float16", "mixed_bfloat16")
 
 
@@ -232,49 +223,6 @@ def _positive_float(name: str, value: Any) -> None:
     if (not isinstance(value, (int, float)) or isinstance(value, bool) or not value > 0
             or not math.isfinite(value)):
         _fail(name, value, "must be a positive, finite number")
-
-
-def check_path(path: Any, owner: str = "DDIMConfig") -> str:
-    """Return ``path`` if it is one of :data:`PATHS`; raise ValueError naming the choices otherwise."""
-    if not isinstance(path, str) or path not in PATHS:
-        raise ValueError(f"{owner}: path={path!r} is invalid: choose one of {', '.join(map(repr, PATHS))} (the "
-                         "course's cosine schedule, or flow matching's straight line).")
-    return path
-
-
-def check_path_and_prediction(path: str, prediction_type: str, owner: str = "DDIMConfig") -> None:
-    """The flow-matching velocity belongs to the linear path, v-prediction to the cosine one.
-
-    ``velocity`` (``signal_rate * noise - noise_rate * image``) turns back into noise and
-    image only where ``signal_rate**2 + noise_rate**2 = 1``; ``flow`` (``noise - image``) is
-    the time derivative of the linear path alone.
-    """
-    if prediction_type in PATH_PREDICTION_TYPES.get(path, PREDICTION_TYPES):
-        return
-    if path == "linear":
-        raise ValueError(f"{owner}.prediction_type={prediction_type!r} is invalid with path='linear': v-prediction "
-                         "needs the cosine path's unit-length rates; the linear path's velocity is "
-                         "prediction_type='flow'.")
-    if path == "cosine":
-        raise ValueError(f"{owner}.prediction_type={prediction_type!r} is invalid with path='cosine': the flow velocity "
-                         "noise - image is the time derivative of the linear path; use path='linear', or "
-                         "prediction_type='velocity' on the cosine path.")
-
-
-def check_signal_rates(min_signal_rate: Any, max_signal_rate: Any, owner: str = "DDIMConfig") -> None:
-    for name, value in (("min_signal_rate", min_signal_rate), ("max_signal_rate", max_signal_rate)):
-        if not isinstance(value, (int, float)) or isinstance(value, bool) or value != value:
-            raise ValueError(f"{owner}.{name}={value!r} is invalid: it must be a number in (0, 1].")
-    if min_signal_rate < MIN_SIGNAL_RATE_FLOOR:
-        raise ValueError(f"{owner}.min_signal_rate={min_signal_rate!r} is invalid: it must be at least "
-                         f"{MIN_SIGNAL_RATE_FLOOR} (at 0 the first denoising step divides by zero, and "
-                         "float32 cannot resolve smaller rates); the reference uses 0.02.")
-    if max_signal_rate > 1:
-        raise ValueError(f"{owner}.max_signal_rate={max_signal_rate!r} is invalid: it must be <= 1 "
-                         "(a signal rate is the cosine of an angle); the reference uses 0.95.")
-    if min_signal_rate >= max_signal_rate:
-        raise ValueError(f"{owner}.min_signal_rate={min_signal_rate!r} is invalid: it must be smaller than "
-                         f"max_signal_rate={max_signal_rate!r}.")
 
 
 PRESETS: dict[str, dict[str, Any]] = {

@@ -11,12 +11,12 @@ import keras
 import numpy as np
 import pytest
 
-from ddim_tutorial import checkpoints
-from ddim_tutorial.checkpoints import (CONFIG_FILE, TRAINING_STATE_FILE, WEIGHTS_FILE, CheckpointError,
+from ddim_tutorial.training import checkpoints
+from ddim_tutorial.training.checkpoints import (CONFIG_FILE, TRAINING_STATE_FILE, WEIGHTS_FILE, CheckpointError,
                                        load_checkpoint, load_weights_into, read_training_state, save_checkpoint)
 from ddim_tutorial.config import DDIMConfig
-from ddim_tutorial.synthetic import synthetic_flowers
-from ddim_tutorial.model import DiffusionModel
+from ddim_tutorial.data.synthetic import synthetic_flowers
+from ddim_tutorial.core.model import DiffusionModel
 
 
 def tiny_config(**overrides) -> DDIMConfig:

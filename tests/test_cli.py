@@ -16,8 +16,11 @@ import keras
 import pytest
 from PIL import Image
 
-from ddim_tutorial import backends, cli, commands, distribution
-from ddim_tutorial.checkpoints import read_training_state
+from ddim_tutorial.runtime import backends
+from ddim_tutorial.cli import parser as cli
+from ddim_tutorial.cli import commands
+from ddim_tutorial.runtime import distribution
+from ddim_tutorial.training.checkpoints import read_training_state
 
 REPO = Path(__file__).resolve().parents[1]
 FLOWERS12 = REPO.parent / "shared" / "data" / "flowers12"
@@ -104,7 +107,7 @@ def test_unknown_preset_and_backend_are_refused_by_the_parser(capsys):
 
 
 def test_sample_offers_exactly_the_packages_samplers(capsys):
-    from ddim_tutorial.sampling import SAMPLERS  # the parser names them without importing Keras
+    from ddim_tutorial.core.sampling import SAMPLERS  # the parser names them without importing Keras
 
     sample = next(action for action in cli.build_parser()._subparsers._group_actions[0].choices["sample"]._actions
                   if action.dest == "sampler")

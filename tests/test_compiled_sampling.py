@@ -1,4 +1,4 @@
-"""Tests of ddim_tutorial.compiled_sampling: the compiled loop gives the eager loop's samples,
+"""Tests of ddim_tutorial.runtime.compiled_sampling: the compiled loop gives the eager loop's samples,
 compiles once per batch shape, follows the weights, and the slider cache serves repeats.
 
 Runs on every backend: ``KERAS_BACKEND=X pytest tests/test_compiled_sampling.py``.
@@ -10,12 +10,12 @@ import keras
 import numpy as np
 import pytest
 
-from ddim_tutorial.compiled_sampling import CompiledSampler, sampling_loop
+from ddim_tutorial.runtime.compiled_sampling import CompiledSampler, sampling_loop
 from ddim_tutorial.config import DDIMConfig
-from ddim_tutorial.model import DiffusionModel
-from ddim_tutorial.network import build_network
-from ddim_tutorial.predictions import make_denoiser
-from ddim_tutorial.sampling import reverse_diffusion
+from ddim_tutorial.core.model import DiffusionModel
+from ddim_tutorial.core.network import build_network
+from ddim_tutorial.core.predictions import make_denoiser
+from ddim_tutorial.core.sampling import reverse_diffusion
 
 TINY = DDIMConfig.preset("smoke", image_size=16, widths=(8, 16), embedding_dims=8, batch_size=4)
 COMPILES = keras.backend.backend() in ("tensorflow", "jax")

@@ -10,18 +10,18 @@ import keras
 import numpy as np
 import pytest
 
-from ddim_tutorial.checkpoints import CheckpointError, load_checkpoint, save_checkpoint
-from ddim_tutorial.compiled_sampling import CompiledSampler
+from ddim_tutorial.training.checkpoints import CheckpointError, load_checkpoint, save_checkpoint
+from ddim_tutorial.runtime.compiled_sampling import CompiledSampler
 from ddim_tutorial.config import PATH_PREDICTION_TYPES, PREDICTION_TYPES, DDIMConfig
 
 COSINE_PREDICTION_TYPES = PATH_PREDICTION_TYPES["cosine"]  # what the course's cosine path trains
-from ddim_tutorial.data import batch_images, class_names, load_dataset, take_images
-from ddim_tutorial.folders import folder_class_names, load_image_folder
-from ddim_tutorial.synthetic import SYNTHETIC_CLASS_NAMES, synthetic_flowers
-from ddim_tutorial.model import DiffusionModel
-from ddim_tutorial.network import OUTPUT_NAMES, build_network, num_classes_of
-from ddim_tutorial.predictions import components_from_predictions, network_predictions, prediction_targets
-from ddim_tutorial.sampling import SAMPLERS, reverse_diffusion
+from ddim_tutorial.data.datasets import batch_images, class_names, load_dataset, take_images
+from ddim_tutorial.data.folders import folder_class_names, load_image_folder
+from ddim_tutorial.data.synthetic import SYNTHETIC_CLASS_NAMES, synthetic_flowers
+from ddim_tutorial.core.model import DiffusionModel
+from ddim_tutorial.core.network import OUTPUT_NAMES, build_network, num_classes_of
+from ddim_tutorial.core.predictions import components_from_predictions, network_predictions, prediction_targets
+from ddim_tutorial.core.sampling import SAMPLERS, reverse_diffusion
 
 TINY = DDIMConfig.preset("smoke", image_size=16, widths=(8, 16), embedding_dims=8, batch_size=4)
 GAUSS_MEAN, GAUSS_STD = 0.3, 0.5
@@ -323,7 +323,7 @@ def test_labelled_batches_keep_each_label_with_its_image(use_tf_data):
 
 
 def test_train_refuses_a_class_count_that_the_data_does_not_have(tmp_path):
-    from ddim_tutorial.training import train
+    from ddim_tutorial.training.driver import train
 
     with pytest.raises(ValueError, match=r"num_classes=3 but the data has 10 classes"):
         train(TINY.replace(num_classes=3), source="synthetic", epochs=1, verbose=0, validation=False,
@@ -331,8 +331,8 @@ def test_train_refuses_a_class_count_that_the_data_does_not_have(tmp_path):
 
 
 def test_train_records_the_class_names(tmp_path):
-    from ddim_tutorial.checkpoints import read_training_state
-    from ddim_tutorial.training import train
+    from ddim_tutorial.training.checkpoints import read_training_state
+    from ddim_tutorial.training.driver import train
 
     config = TINY.replace(num_classes=len(SYNTHETIC_CLASS_NAMES), seed=0)
     train(config, source="synthetic", epochs=1, out=tmp_path / "run", verbose=0, max_train_batches=2)

@@ -1,4 +1,4 @@
-"""Tests of ddim_tutorial.data: image folders, splits, batching, synthetic flowers, TFDS fallback.
+"""Tests of ddim_tutorial.data.datasets: image folders, splits, batching, synthetic flowers, TFDS fallback.
 
 They run with and without TensorFlow; only the tf.data / TFDS checks skip where it is absent.
 """
@@ -15,7 +15,9 @@ import numpy as np
 import pytest
 from PIL import Image, features
 
-from ddim_tutorial import data, folders, synthetic
+from ddim_tutorial.data import datasets as data
+from ddim_tutorial.data import folders
+from ddim_tutorial.data import synthetic
 from ddim_tutorial.config import DDIMConfig
 
 FLOWERS12 = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "flowers12"
@@ -623,7 +625,8 @@ import time
 import numpy as np
 import tensorflow as tf
 
-from ddim_tutorial import data, synthetic
+from ddim_tutorial.data import datasets as data
+from ddim_tutorial.data import synthetic
 from ddim_tutorial.config import DDIMConfig
 
 config = DDIMConfig(image_size=16, widths=(8, 16), embedding_dims=8, batch_size=4, dataset_repetitions=3,

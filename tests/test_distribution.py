@@ -1,4 +1,4 @@
-"""Tests of ddim_tutorial.distribution: data-parallel training on two virtual CPU devices gives
+"""Tests of ddim_tutorial.runtime.distribution: data-parallel training on two virtual CPU devices gives
 the same losses and weights as one device, on JAX (DataParallel) and TensorFlow (MirroredStrategy).
 
 Each multi-device run happens in a fresh subprocess, because both backends fix their device
@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ddim_tutorial import distribution
+from ddim_tutorial.runtime import distribution
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -28,11 +28,11 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = textwrap.dedent("""
     import json, sys, warnings
     sys.path.insert(0, {repo!r})
-    from ddim_tutorial import distribution
+    from ddim_tutorial.runtime import distribution
     setup = distribution.configure_devices(2)          # before Keras starts: 2 virtual CPUs
     import keras, numpy as np
     from ddim_tutorial.config import DDIMConfig
-    from ddim_tutorial.model import DiffusionModel
+    from ddim_tutorial.core.model import DiffusionModel
 
     config = DDIMConfig.preset("smoke", image_size=16, widths=(8, 16), embedding_dims=8, batch_size=8,
                                seed=0, ema=0.5)

@@ -1,4 +1,4 @@
-"""Tests of ddim_tutorial.evaluation: the errors split by diffusion time (lesson 4) and the
+"""Tests of ddim_tutorial.metrics.evaluation: the errors split by diffusion time (lesson 4) and the
 validation noise loss of the model cards, both with NumPy-drawn noise."""
 
 from __future__ import annotations
@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from ddim_tutorial.config import DDIMConfig
-from ddim_tutorial.evaluation import errors_by_time, validation_noise_loss
-from ddim_tutorial.model import DiffusionModel
+from ddim_tutorial.metrics.evaluation import errors_by_time, validation_noise_loss
+from ddim_tutorial.core.model import DiffusionModel
 
 TINY = DDIMConfig.preset("smoke", image_size=16, widths=(8, 16), embedding_dims=8, batch_size=4, seed=0)
 

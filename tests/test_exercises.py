@@ -16,16 +16,16 @@ import numpy as np
 import pytest
 from keras import layers, ops
 
-from ddim_tutorial import exercises
-from ddim_tutorial.checking import STARTER
-from ddim_tutorial.exercises import (CheckResult, check, check_ddim_step, check_forward_noise, check_kid,
+from ddim_tutorial.teaching import exercises
+from ddim_tutorial.teaching.checking import STARTER
+from ddim_tutorial.teaching.exercises import (CheckResult, check, check_ddim_step, check_forward_noise, check_kid,
                                      check_loss, check_residual_block, check_schedule,
                                      check_sinusoidal_embedding, check_slerp, check_guidance)
-from ddim_tutorial.interpolation import lerp, slerp
-from ddim_tutorial.kid import kid_per_batch
-from ddim_tutorial.network import SinusoidalEmbedding, residual_block
-from ddim_tutorial.sampling import ddim_step
-from ddim_tutorial.schedule import diffusion_schedule
+from ddim_tutorial.teaching.interpolation import lerp, slerp
+from ddim_tutorial.metrics.kid import kid_per_batch
+from ddim_tutorial.core.network import SinusoidalEmbedding, residual_block
+from ddim_tutorial.core.sampling import ddim_step
+from ddim_tutorial.core.schedule import diffusion_schedule
 
 
 def verdict(checker, fn) -> CheckResult:
@@ -288,7 +288,7 @@ def my_flow_step(noisy_images, velocities, noise_rates, next_noise_rates):
 
 
 def test_flow_step_passes_the_euler_step_and_rejects_four_mistakes(capsys):
-    from ddim_tutorial.exercises import check_flow_step
+    from ddim_tutorial.teaching.exercises import check_flow_step
 
     assert verdict(check_flow_step, my_flow_step).passed
     assert_rejected(check_flow_step, lambda x, v, n, n2: my_flow_step(x, v, n2, n), "steps the wrong way")
@@ -379,5 +379,5 @@ def test_misuse_raises_a_clear_value_error():
 
 def test_importing_the_checkers_leaves_the_backend_unchosen():
     """lesson.check re-exports ``check``: importing it must not import Keras before choose_backend."""
-    code = "import sys, ddim_tutorial.exercises; assert 'keras' not in sys.modules, 'keras imported'"
+    code = "import sys, ddim_tutorial.teaching.exercises; assert 'keras' not in sys.modules, 'keras imported'"
     subprocess.run([sys.executable, "-c", code], check=True, cwd=str(__import__("pathlib").Path(__file__).parents[1]))

@@ -10,14 +10,14 @@ import keras
 import numpy as np
 import pytest
 
-from ddim_tutorial import cli
-from ddim_tutorial.checkpoints import load_checkpoint, read_checkpoint_config, save_checkpoint
-from ddim_tutorial.compiled_sampling import CompiledSampler
+from ddim_tutorial.cli import parser as cli
+from ddim_tutorial.training.checkpoints import load_checkpoint, read_checkpoint_config, save_checkpoint
+from ddim_tutorial.runtime.compiled_sampling import CompiledSampler
 from ddim_tutorial.config import PATH_PREDICTION_TYPES, DDIMConfig
-from ddim_tutorial.model import DiffusionModel
-from ddim_tutorial.predictions import components_from_predictions, predict_components, prediction_targets
-from ddim_tutorial.sampling import ddim_step, reverse_diffusion
-from ddim_tutorial.schedule import diffusion_schedule, onto_path, path_parameters, path_rates
+from ddim_tutorial.core.model import DiffusionModel
+from ddim_tutorial.core.predictions import components_from_predictions, predict_components, prediction_targets
+from ddim_tutorial.core.sampling import ddim_step, reverse_diffusion
+from ddim_tutorial.core.schedule import diffusion_schedule, onto_path, path_parameters, path_rates
 
 FLOW = DDIMConfig.preset("smoke", image_size=16, widths=(8, 16), embedding_dims=8, batch_size=4, seed=0,
                          path="linear", prediction_type="flow")
@@ -191,7 +191,7 @@ def test_a_flow_model_trains_and_its_checkpoint_keeps_the_path(tmp_path):
 
 def test_cli_train_path_linear_predicts_the_flow_velocity(monkeypatch, tmp_path):
     seen = []
-    monkeypatch.setattr("ddim_tutorial.training.train", lambda config, **kwargs: seen.append(config))
+    monkeypatch.setattr("ddim_tutorial.training.driver.train", lambda config, **kwargs: seen.append(config))
     assert cli.main(["train", "--preset", "smoke", "--path", "linear", "--out", str(tmp_path / "run")]) == 0
     assert (seen[-1].path, seen[-1].prediction_type) == ("linear", "flow")
     assert cli.main(["train", "--preset", "smoke", "--path", "linear", "--set", "prediction_type=noise",

@@ -20,10 +20,14 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from ddim_tutorial import data, folders, inception, kid, synthetic
+from ddim_tutorial.data import datasets as data
+from ddim_tutorial.data import folders
+from ddim_tutorial.metrics import inception
+from ddim_tutorial.metrics import kid
+from ddim_tutorial.data import synthetic
 from ddim_tutorial.config import DDIMConfig
-from ddim_tutorial.model import DiffusionModel
-from ddim_tutorial.sampling import reverse_diffusion
+from ddim_tutorial.core.model import DiffusionModel
+from ddim_tutorial.core.sampling import reverse_diffusion
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = dict(image_size=16, widths=(8, 16), block_depth=1, embedding_dims=8, batch_size=4, validation_kid=False,
@@ -287,7 +291,7 @@ def test_kid_weights_missing_offline(tmp_path, monkeypatch):
 @pytest.fixture
 def widgets():
     pytest.importorskip("ipywidgets")
-    from ddim_tutorial import widgets
+    from ddim_tutorial.teaching import widgets
 
     return widgets
 
@@ -311,10 +315,10 @@ def test_widget_bad_images_and_models(widgets):
 # -------------------------------------------------------- checkpoints across backends
 _SAVE_AND_SAMPLE = """
 import sys, numpy as np, keras
-from ddim_tutorial.checkpoints import load_checkpoint, save_checkpoint
+from ddim_tutorial.training.checkpoints import load_checkpoint, save_checkpoint
 from ddim_tutorial.config import DDIMConfig
-from ddim_tutorial.synthetic import synthetic_flowers
-from ddim_tutorial.model import DiffusionModel
+from ddim_tutorial.data.synthetic import synthetic_flowers
+from ddim_tutorial.core.model import DiffusionModel
 source, target, noise_file, expected_file = sys.argv[1:5]
 if source == "new":
     keras.utils.set_random_seed(0)

@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ddim_tutorial import DDIMConfig
-from ddim_tutorial.interpolation import (angle_between, interpolate, interpolation_grid, interpolation_noises,
+from ddim_tutorial.teaching.interpolation import (angle_between, interpolate, interpolation_grid, interpolation_noises,
                                          lerp, seeded_noise, slerp)
 
 SMOKE = DDIMConfig.preset("smoke")

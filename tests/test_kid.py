@@ -1,4 +1,4 @@
-"""Tests of ddim_tutorial.kid: the KID estimators, the InceptionV3 encoder and its weights.
+"""Tests of ddim_tutorial.metrics.kid: the KID estimators, the InceptionV3 encoder and its weights.
 
 The estimators are checked against an independent NumPy float64 implementation written
 here. The encoder is InceptionV3 with random weights (ImageNet weights cannot be
@@ -19,9 +19,9 @@ import numpy as np
 import pytest
 from keras import ops
 
-from ddim_tutorial import inception as inception_module
-from ddim_tutorial import kid
-from ddim_tutorial.inception import (
+from ddim_tutorial.metrics import inception as inception_module
+from ddim_tutorial.metrics import kid
+from ddim_tutorial.metrics.inception import (
     INCEPTION_WEIGHTS_FILE,
     INCEPTION_WEIGHTS_URL,
     WEIGHTS_ENV_VAR,
@@ -31,13 +31,13 @@ from ddim_tutorial.inception import (
     extract_features,
     resolve_inception_weights,
 )
-from ddim_tutorial.kid import KID, KIDResult, compute_kid, kid_from_features, kid_per_batch, polynomial_kernel
+from ddim_tutorial.metrics.kid import KID, KIDResult, compute_kid, kid_from_features, kid_per_batch, polynomial_kernel
 
 BACKEND = keras.backend.backend()
 IMAGE_SIZE = 16  # small pixels; the encoder resizes to 75x75 anyway
 BATCH = 4  # one batch size everywhere: one compiled forward pass on JAX
 
-pytestmark = pytest.mark.filterwarnings("ignore::ddim_tutorial.inception.RandomInceptionWeightsWarning")
+pytestmark = pytest.mark.filterwarnings("ignore::ddim_tutorial.metrics.inception.RandomInceptionWeightsWarning")
 
 
 # --------------------------------------------------------- independent reference

@@ -7,7 +7,8 @@ import shutil
 import numpy as np
 import pytest
 
-from ddim_tutorial import lesson, pretrained
+from ddim_tutorial.pretrained import presets as pretrained
+from ddim_tutorial.teaching import lesson
 from ddim_tutorial.config import DDIMConfig
 
 
@@ -16,7 +17,7 @@ def clean_env(monkeypatch, tmp_path):
     for name in (lesson.FAST_ENV_VAR, lesson.DATA_ENV_VAR, lesson.CHECKPOINT_ENV_VAR, lesson.LONG_TRAINING_ENV_VAR):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.chdir(tmp_path)
-    import ddim_tutorial.training as training
+    import ddim_tutorial.training.driver as training
 
     monkeypatch.setattr(training, "train", lambda *a, **k: pytest.fail("opening a model must never train"))
     return monkeypatch
@@ -25,7 +26,7 @@ def clean_env(monkeypatch, tmp_path):
 @pytest.fixture(scope="module")
 def smoke_checkpoint(tmp_path_factory):
     from ddim_tutorial import DiffusionModel, save_checkpoint
-    from ddim_tutorial.synthetic import synthetic_flowers
+    from ddim_tutorial.data.synthetic import synthetic_flowers
 
     model = DiffusionModel(DDIMConfig.preset("smoke"))
     model.adapt_normalizer(synthetic_flowers(16, 32))
@@ -66,7 +67,7 @@ def test_order_is_argument_environment_lesson_04_then_bundled(clean_env, smoke_c
     lesson.get_trained_model(smoke_checkpoint)
     assert "from the checkpoint argument" in capsys.readouterr().out
 
-    from ddim_tutorial.checkpoints import CheckpointError
+    from ddim_tutorial.training.checkpoints import CheckpointError
 
     clean_env.setenv(lesson.CHECKPOINT_ENV_VAR, "no/such/folder")
     with pytest.raises(CheckpointError, match="does not exist"):
@@ -106,7 +107,7 @@ def test_training_plan_per_mode_and_machine(clean_env):
 
 def test_train_lesson_model_follows_the_plan(clean_env):
     calls = []
-    import ddim_tutorial.training as training
+    import ddim_tutorial.training.driver as training
 
     clean_env.setattr(training, "train", lambda config, **kwargs: calls.append((config, kwargs)) or ("m", "h"))
     clean_env.setenv(lesson.FAST_ENV_VAR, "0")
@@ -135,7 +136,7 @@ def test_finetune_starts_from_the_bundled_weights(monkeypatch, tmp_path, flowers
     after = np.concatenate([np.ravel(w) for w in model.ema_network.get_weights()])
     assert np.abs(after - before).max() < 0.01
     np.testing.assert_allclose(np.asarray(model.normalizer.mean), np.asarray(bundled.normalizer.mean))
-    from ddim_tutorial.checkpoints import read_training_state
+    from ddim_tutorial.training.checkpoints import read_training_state
 
     assert read_training_state(lesson.find_checkpoint())["started_from"] == "flowers32"
     lesson.get_trained_model()
@@ -143,7 +144,7 @@ def test_finetune_starts_from_the_bundled_weights(monkeypatch, tmp_path, flowers
 
 
 def test_training_from_an_initial_model_checks_the_architecture(tmp_path):
-    from ddim_tutorial.training import train
+    from ddim_tutorial.training.driver import train
 
     bundled = pretrained.load("flowers32")
     with pytest.raises(ValueError, match="widths"):
@@ -155,7 +156,7 @@ def test_training_from_an_initial_model_checks_the_architecture(tmp_path):
 # ------------------------------------------------------- long work only on request
 def _recording_train(monkeypatch):
     """Replace training.train by a recorder: what each lesson helper asks to train."""
-    import ddim_tutorial.training as training
+    import ddim_tutorial.training.driver as training
 
     calls = []
     monkeypatch.setattr(training, "train", lambda config, **kwargs: calls.append((config, kwargs)) or ("m", "h"))
@@ -228,7 +229,7 @@ def test_count_images_per_source(clean_env, flowers12_dir, tmp_path):
     clean_env.setenv(lesson.DATA_ENV_VAR, str(folder))
     assert (lesson.count_images("train"), lesson.count_images("validation")) == (24, 6)
     clean_env.delenv(lesson.DATA_ENV_VAR)
-    from ddim_tutorial.data import FLOWERS_SPLIT_SIZES, SYNTHETIC_SIZES
+    from ddim_tutorial.data.datasets import FLOWERS_SPLIT_SIZES, SYNTHETIC_SIZES
 
     assert lesson.count_images("validation") == FLOWERS_SPLIT_SIZES["validation"]
     clean_env.setenv(lesson.FAST_ENV_VAR, "1")
@@ -236,7 +237,7 @@ def test_count_images_per_source(clean_env, flowers12_dir, tmp_path):
 
 
 def test_flowers_split_sizes_follow_the_reference_split():
-    from ddim_tutorial.data import FLOWERS_SPLIT_SIZES
+    from ddim_tutorial.data.datasets import FLOWERS_SPLIT_SIZES
 
     # Oxford Flowers 102 in TFDS: train 1,020, validation 1,020, test 6,149; 80 % of each trains.
     assert FLOWERS_SPLIT_SIZES["train"] + FLOWERS_SPLIT_SIZES["validation"] == 1020 + 1020 + 6149
@@ -244,7 +245,7 @@ def test_flowers_split_sizes_follow_the_reference_split():
 
 
 def test_kid_weights_fall_back_to_random_with_one_sentence(clean_env, capsys):
-    import ddim_tutorial.inception as inception
+    import ddim_tutorial.metrics.inception as inception
 
     clean_env.setenv(lesson.FAST_ENV_VAR, "0")
 

@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 from keras import ops
 
-from ddim_tutorial import lesson
-from ddim_tutorial.schedule import diffusion_schedule
+from ddim_tutorial.teaching import lesson
+from ddim_tutorial.core.schedule import diffusion_schedule
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 

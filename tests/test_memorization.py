@@ -5,13 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ddim_tutorial.memorization import COPY_FACTOR, copy_check, find_duplicates, nearest_neighbours
-from ddim_tutorial.synthetic import synthetic_flowers
+from ddim_tutorial.metrics.memorization import COPY_FACTOR, copy_check, find_duplicates, nearest_neighbours
+from ddim_tutorial.data.synthetic import synthetic_flowers
 
 
 @pytest.fixture(scope="module")
 def photographs(flowers12_dir):
-    from ddim_tutorial.folders import load_image_folder
+    from ddim_tutorial.data.folders import load_image_folder
 
     return (load_image_folder(flowers12_dir, 32, "train"), load_image_folder(flowers12_dir, 32, "validation"))
 

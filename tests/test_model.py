@@ -1,4 +1,4 @@
-"""Tests of ddim_tutorial.model.DiffusionModel: it learns, it is reproducible, its EMA weights
+"""Tests of ddim_tutorial.core.model.DiffusionModel: it learns, it is reproducible, its EMA weights
 really average, and the speed options (steps_per_execution, mixed precision) keep it correct.
 
 Runs on every backend: ``KERAS_BACKEND=X pytest tests/test_model.py``.
@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 from ddim_tutorial.config import DDIMConfig
-from ddim_tutorial.model import DiffusionModel
-from ddim_tutorial.network import build_network
+from ddim_tutorial.core.model import DiffusionModel
+from ddim_tutorial.core.network import build_network
 
 BACKEND = keras.backend.backend()
 TINY = DDIMConfig.preset("smoke", image_size=16, widths=(8, 16), embedding_dims=8, batch_size=4, seed=0)
@@ -124,7 +124,7 @@ def test_compile_takes_the_speed_options_from_the_config():
 # ------------------------------------------------------------------------ learning
 @pytest.mark.slow
 def test_smoke_preset_lowers_the_validation_noise_loss(flowers12_dir):
-    from ddim_tutorial.folders import load_image_folder
+    from ddim_tutorial.data.folders import load_image_folder
 
     config = DDIMConfig.preset("smoke")
     train = load_image_folder(flowers12_dir, config.image_size, "train", max_images=192)

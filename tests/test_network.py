@@ -5,7 +5,7 @@ import pytest
 import keras
 
 from ddim_tutorial.config import DDIMConfig
-from ddim_tutorial.network import SinusoidalEmbedding, build_network
+from ddim_tutorial.core.network import SinusoidalEmbedding, build_network
 
 
 def test_default_network_has_the_reference_parameter_count():

@@ -21,8 +21,8 @@ def test_train_sample_save_load_without_tensorflow(tmp_path, flowers12_dir):
         import keras
         import ddim_tutorial
         from ddim_tutorial import DDIMConfig, DiffusionModel, save_checkpoint, load_checkpoint
-        from ddim_tutorial.data import load_dataset
-        from ddim_tutorial.folders import load_image_folder
+        from ddim_tutorial.data.datasets import load_dataset
+        from ddim_tutorial.data.folders import load_image_folder
 
         assert keras.backend.backend() != "tensorflow"
         config = DDIMConfig.preset("smoke", dataset_repetitions=1)

@@ -56,7 +56,7 @@ def test_notation_table_maps_the_rates_sigma_and_the_guidance_scale():
 
 
 def test_what_the_notation_table_says_about_steps_is_what_the_samplers_do():
-    from ddim_tutorial.sampling import network_evaluations, sampling_times
+    from ddim_tutorial.core.sampling import network_evaluations, sampling_times
 
     for steps in (1, 2, 5, 10):
         assert network_evaluations("ddim", steps) == steps
@@ -72,7 +72,7 @@ def test_what_the_notation_table_says_about_steps_is_what_the_samplers_do():
 
 def test_the_guidance_scale_of_the_course_is_ho_and_salimans_w_plus_one():
     """guided = uncond + w (cond - uncond) = (1 + w') cond - w' uncond with w' = w - 1."""
-    from ddim_tutorial.predictions import network_predictions
+    from ddim_tutorial.core.predictions import network_predictions
 
     rng = np.random.default_rng(0)
     conditional, unconditional = rng.standard_normal((2, 2, 4, 4, 3)).astype("float32")
@@ -107,7 +107,7 @@ def test_lesson_06_keeps_sigma_for_noise_rate_over_signal_rate():
     assert "fresh-noise rate" in markdown("06_sampling")
     solution = cell("06_sampling", "06-ddim-step-solution")
     assert "fresh_rates" in solution and "sigmas" not in solution
-    from ddim_tutorial.sampling import ddim_step
+    from ddim_tutorial.core.sampling import ddim_step
 
     assert "fresh-noise rate" in inspect.getdoc(ddim_step)
 
@@ -188,7 +188,7 @@ def test_lesson_07_names_the_model_of_each_mode():
 
 
 def test_schedule_docstring_states_the_true_property():
-    from ddim_tutorial.schedule import diffusion_schedule
+    from ddim_tutorial.core.schedule import diffusion_schedule
 
     doc = inspect.getdoc(diffusion_schedule)
     assert "alter the image least" not in doc

@@ -19,7 +19,8 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from ddim_tutorial import DDIMConfig, lesson
+from ddim_tutorial import DDIMConfig
+from ddim_tutorial.teaching import lesson
 
 REPO = Path(__file__).resolve().parents[1]
 NOTEBOOKS = REPO / "notebooks"
@@ -89,7 +90,7 @@ def test_first_code_cell_installs_on_colab_only_and_picks_the_backend(name):
 def test_the_setup_cell_can_import_lesson_before_choosing_the_backend():
     import subprocess
 
-    code = "import sys, ddim_tutorial.lesson; assert 'keras' not in sys.modules, sorted(sys.modules)"
+    code = "import sys, ddim_tutorial.teaching.lesson; assert 'keras' not in sys.modules, sorted(sys.modules)"
     result = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr[-2000:]
 
@@ -109,7 +110,7 @@ def test_lesson_has_goals_exercise_with_hidden_solution_and_recap(name):
 @pytest.mark.parametrize("name", LESSONS)
 def test_lesson_uses_the_package_and_defines_none_of_its_code(name):
     package_names = set()
-    for module in (REPO / "ddim_tutorial").glob("*.py"):
+    for module in (REPO / "ddim_tutorial").rglob("*.py"):
         for node in ast.walk(ast.parse(module.read_text(encoding="utf-8"))):
             if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
                 package_names.add(node.name)
@@ -280,8 +281,8 @@ def test_hidden_solution_passes_its_checker(name, function):
 def test_show_source_prints_the_package_code_and_nothing_else(capsys):
     import inspect
 
-    from ddim_tutorial.model import DiffusionModel
-    from ddim_tutorial.schedule import diffusion_angles, diffusion_schedule
+    from ddim_tutorial.core.model import DiffusionModel
+    from ddim_tutorial.core.schedule import diffusion_angles, diffusion_schedule
 
     lesson.show_source(diffusion_angles, diffusion_schedule)
     out = capsys.readouterr().out
@@ -422,7 +423,7 @@ def test_choose_backend_keeps_the_running_backend_and_refuses_a_late_switch(monk
 @pytest.fixture(scope="module")
 def smoke_checkpoint(tmp_path_factory):
     from ddim_tutorial import DiffusionModel, save_checkpoint
-    from ddim_tutorial.synthetic import synthetic_flowers
+    from ddim_tutorial.data.synthetic import synthetic_flowers
 
     model = DiffusionModel(DDIMConfig.preset("smoke"))
     model.adapt_normalizer(synthetic_flowers(16, 32))
@@ -435,7 +436,7 @@ def test_get_trained_model_prefers_the_given_checkpoint_then_the_environment(cle
     assert model.config == DDIMConfig.preset("smoke") and model.is_adapted
     clean_env.setenv(lesson.CHECKPOINT_ENV_VAR, str(smoke_checkpoint))
     assert lesson.get_trained_model(verbose=False).config.image_size == 32
-    from ddim_tutorial.checkpoints import CheckpointError
+    from ddim_tutorial.training.checkpoints import CheckpointError
 
     clean_env.setenv(lesson.CHECKPOINT_ENV_VAR, str(tmp_path / "missing"))
     with pytest.raises(CheckpointError, match="does not exist"):

@@ -1,4 +1,4 @@
-"""Figures of ddim_tutorial.plotting: right panels, right data, clear errors."""
+"""Figures of ddim_tutorial.teaching.plotting: right panels, right data, clear errors."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from matplotlib.figure import Figure
 
-from ddim_tutorial import plotting
+from ddim_tutorial.teaching import plotting
 
 PNG_MAGIC = b"\x89PNG"
 
@@ -59,7 +59,7 @@ def test_figure_to_png():
 def test_plot_schedules_draws_the_schedule_it_is_given():
     from keras import ops
 
-    from ddim_tutorial.schedule import diffusion_schedule
+    from ddim_tutorial.core.schedule import diffusion_schedule
 
     fig = plotting.plot_schedules(0.1, 0.9, compare_linear=False)
     circle_ax, rates_ax = fig.axes
@@ -85,7 +85,7 @@ def test_plot_noising_titles_show_time_and_snr():
 
 
 def test_plot_embedding_similarity_is_one_on_the_diagonal():
-    from ddim_tutorial.network import SinusoidalEmbedding
+    from ddim_tutorial.core.network import SinusoidalEmbedding
 
     fig = plotting.plot_embedding(SinusoidalEmbedding(16), num_points=64)
     similarity = np.asarray(fig.axes[0].images[0].get_array())

@@ -12,7 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ddim_tutorial import lesson, pretrained
+from ddim_tutorial.pretrained import presets as pretrained
+from ddim_tutorial.teaching import lesson
 from ddim_tutorial.config import DDIMConfig
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -60,7 +61,7 @@ def test_card_holds_the_measured_figures(name):
 def smoke_checkpoint(tmp_path_factory):
     """A checkpoint of an untrained smoke-preset model, adapted to 20 of the held-out photographs."""
     from ddim_tutorial import DiffusionModel, save_checkpoint
-    from ddim_tutorial.folders import load_image_folder
+    from ddim_tutorial.data.folders import load_image_folder
 
     if not FLOWERS12.is_dir():
         pytest.skip(f"offline flower photographs not found at {FLOWERS12}")
@@ -166,7 +167,7 @@ def test_summaries_are_what_the_export_script_writes():
 
 
 def test_export_without_data_or_split_describes_flowers12_as_it_is(tmp_path, flowers12_dir, smoke_checkpoint):
-    from ddim_tutorial import commands
+    from ddim_tutorial.cli import commands
 
     args = argparse.Namespace(checkpoint=str(smoke_checkpoint), name="tiny", data_dir=str(flowers12_dir),
                               summary="a tiny test model", train_command="c", wall_time="2 min", hardware="h",
@@ -182,7 +183,7 @@ def test_export_without_data_or_split_describes_flowers12_as_it_is(tmp_path, flo
 
 
 def test_export_refuses_a_split_line_with_the_wrong_count(tmp_path, flowers12_dir, smoke_checkpoint, capsys):
-    from ddim_tutorial.cli import main
+    from ddim_tutorial.cli.parser import main
 
     code = main(["export", "--checkpoint", str(smoke_checkpoint), "--name", "tiny", "--data-dir", str(flowers12_dir),
                  "--summary", "s", "--train-command", "c", "--wall-time", "w", "--hardware", "h",
@@ -194,7 +195,7 @@ def test_export_refuses_a_split_line_with_the_wrong_count(tmp_path, flowers12_di
 
 def test_cli_export_defaults_are_the_cards_lines():
     """Without --data/--split, a re-export writes what the bundled cards say (pretrained.DATA and SPLIT)."""
-    from ddim_tutorial.cli import build_parser
+    from ddim_tutorial.cli.parser import build_parser
 
     args = build_parser().parse_args(["export", "--checkpoint", "c", "--name", "n", "--data-dir", "d", "--summary",
                                       "s", "--train-command", "t", "--wall-time", "w", "--hardware", "h"])
@@ -234,7 +235,7 @@ def test_same_noise_gives_the_stored_samples_on_this_backend(name):
 
 @pytest.mark.parametrize("name", BUNDLED)
 def test_validation_noise_loss_matches_the_card(name, flowers12_dir):
-    from ddim_tutorial.folders import load_image_folder
+    from ddim_tutorial.data.folders import load_image_folder
 
     model = pretrained.load(name)
     images = load_image_folder(flowers12_dir, model.config.image_size, "validation")
@@ -248,8 +249,8 @@ def test_validation_noise_loss_matches_the_card(name, flowers12_dir):
 
 
 def test_validation_noise_loss_of_an_untrained_network_is_about_point_eight(flowers12_dir):
-    from ddim_tutorial.folders import load_image_folder
-    from ddim_tutorial.model import DiffusionModel
+    from ddim_tutorial.data.folders import load_image_folder
+    from ddim_tutorial.core.model import DiffusionModel
 
     model = DiffusionModel(DDIMConfig.preset("smoke"))
     images = load_image_folder(flowers12_dir, 32, "validation", max_images=60)
@@ -319,7 +320,7 @@ def test_lessons_never_retrain_when_the_bundled_model_is_damaged(bundled_copy, m
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv(lesson.FAST_ENV_VAR, "1")
     monkeypatch.delenv(lesson.CHECKPOINT_ENV_VAR, raising=False)
-    import ddim_tutorial.training as training
+    import ddim_tutorial.training.driver as training
 
     monkeypatch.setattr(training, "train", lambda *a, **k: pytest.fail("must not train"))
     (bundled_copy / pretrained.WEIGHTS_NAME).unlink()
@@ -388,7 +389,7 @@ def test_flowers64_card_says_whose_budget_it_reached():
 def test_export_writes_a_folder_that_loads(tmp_path, flowers12_dir):
     """A checkpoint exported with ``export`` loads with ``load`` and reproduces its samples."""
     from ddim_tutorial import DiffusionModel, save_checkpoint
-    from ddim_tutorial.folders import load_image_folder
+    from ddim_tutorial.data.folders import load_image_folder
 
     config = DDIMConfig.preset("smoke")
     images = load_image_folder(flowers12_dir, 32, "validation", max_images=20)
@@ -421,7 +422,7 @@ def test_export_writes_a_folder_that_loads(tmp_path, flowers12_dir):
 
 
 def test_cli_lists_and_samples_bundled_models(tmp_path, capsys):
-    from ddim_tutorial.cli import main
+    from ddim_tutorial.cli.parser import main
 
     assert main(["models"]) == 0
     assert "flowers32" in capsys.readouterr().out

@@ -15,9 +15,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ddim_tutorial.config import DDIMConfig
-from ddim_tutorial.synthetic import synthetic_flowers
-from ddim_tutorial.model import DiffusionModel
-from ddim_tutorial.sampling import reverse_diffusion
+from ddim_tutorial.data.synthetic import synthetic_flowers
+from ddim_tutorial.core.model import DiffusionModel
+from ddim_tutorial.core.sampling import reverse_diffusion
 
 FAST = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 

@@ -20,10 +20,10 @@ import keras
 import numpy as np
 import pytest
 
-from ddim_tutorial import model as model_module
+from ddim_tutorial.core import model as model_module
 from ddim_tutorial.config import DDIMConfig
-from ddim_tutorial.model import DiffusionModel
-from ddim_tutorial.sampling import MAX_SEED, reverse_diffusion, step_noise
+from ddim_tutorial.core.model import DiffusionModel
+from ddim_tutorial.core.sampling import MAX_SEED, reverse_diffusion, step_noise
 
 BACKEND = keras.backend.backend()
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -98,11 +98,11 @@ def test_an_unadapted_model_refuses_before_the_first_step(entry):
 SCRIPT = textwrap.dedent("""
     import json, sys
     sys.path.insert(0, {repo!r})
-    from ddim_tutorial import distribution
+    from ddim_tutorial.runtime import distribution
     distribution.configure_devices(2)                  # before Keras starts: 2 virtual CPUs
     import keras, numpy as np
     from ddim_tutorial.config import DDIMConfig
-    from ddim_tutorial.model import DiffusionModel
+    from ddim_tutorial.core.model import DiffusionModel
 
     config = DDIMConfig.preset("smoke", image_size=16, widths=(8, 16), embedding_dims=8, batch_size=8, seed=0,
                                jit_compile=False)
@@ -239,7 +239,7 @@ def test_validation_kid_generates_one_image_per_real_image_inside_the_compiled_t
 
 # -------------------------------------------------------------- 5. one source of truth for the loss
 def test_compile_loss_becomes_the_configs_loss(tmp_path):
-    from ddim_tutorial.checkpoints import load_checkpoint, save_checkpoint
+    from ddim_tutorial.training.checkpoints import load_checkpoint, save_checkpoint
 
     model = adapted_model()
     model.compile(loss="mse")

@@ -1,4 +1,4 @@
-"""Tests of ddim_tutorial.sampling: the DDIM sampler against a direct re-implementation of the
+"""Tests of ddim_tutorial.core.sampling: the DDIM sampler against a direct re-implementation of the
 reference's loop, stochastic sampling (eta > 0), the second-order DPM-Solver++(2S) sampler
 against the exact answer for Gaussian data, and argument checks.
 
@@ -14,9 +14,9 @@ import numpy as np
 import pytest
 
 from ddim_tutorial.config import DDIMConfig
-from ddim_tutorial.network import build_network
-from ddim_tutorial.predictions import predict_components
-from ddim_tutorial.sampling import (MAX_SEED, SAMPLERS, ddim_step, dpm_solver_2s_step, network_evaluations,
+from ddim_tutorial.core.network import build_network
+from ddim_tutorial.core.predictions import predict_components
+from ddim_tutorial.core.sampling import (MAX_SEED, SAMPLERS, ddim_step, dpm_solver_2s_step, network_evaluations,
                                     reverse_diffusion, reverse_diffusion_steps, sampling_times, step_noise)
 
 TINY = DDIMConfig.preset("smoke", image_size=16, widths=(8, 16), embedding_dims=8, batch_size=4)

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from keras import ops
 
-from ddim_tutorial.schedule import diffusion_schedule, linear_beta_schedule
+from ddim_tutorial.core.schedule import diffusion_schedule, linear_beta_schedule
 
 
 def _numpy(x):

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from keras import ops
 
-from ddim_tutorial.schedule import diffusion_schedule
+from ddim_tutorial.core.schedule import diffusion_schedule
 
 
 def rates(times, min_signal_rate=0.02, max_signal_rate=0.95):

@@ -17,12 +17,12 @@ import keras
 import numpy as np
 import pytest
 
-from ddim_tutorial.callbacks import NaNGuard, NonFiniteLossError
-from ddim_tutorial.interrupts import TrainingInterrupted
-from ddim_tutorial.checkpoints import CheckpointError, load_checkpoint, read_training_state
+from ddim_tutorial.training.callbacks import NaNGuard, NonFiniteLossError
+from ddim_tutorial.training.interrupts import TrainingInterrupted
+from ddim_tutorial.training.checkpoints import CheckpointError, load_checkpoint, read_training_state
 from ddim_tutorial.config import DDIMConfig
-from ddim_tutorial.model import DiffusionModel
-from ddim_tutorial.training import train
+from ddim_tutorial.core.model import DiffusionModel
+from ddim_tutorial.training.driver import train
 
 REPO = Path(__file__).resolve().parents[1]
 BATCHES = 2  # per epoch, for the in-process runs
@@ -249,7 +249,7 @@ def test_cli_survives_sigterm_and_kill_9_then_resumes_to_the_end(tmp_path):
 
 # ------------------------------------------------------------------- the price said first
 def test_train_says_what_it_trains_and_how_long_before_it_starts(tmp_path, capsys):
-    import ddim_tutorial.training as training
+    import ddim_tutorial.training.driver as training
 
     calls = []
     real_fit = DiffusionModel.fit
@@ -269,7 +269,7 @@ def test_train_says_what_it_trains_and_how_long_before_it_starts(tmp_path, capsy
 
 
 def test_the_estimate_adds_steps_validation_and_grids():
-    from ddim_tutorial.training import STARTUP_SECONDS, TRAIN_STEP_FORWARDS, estimate_seconds
+    from ddim_tutorial.training.driver import STARTUP_SECONDS, TRAIN_STEP_FORWARDS, estimate_seconds
 
     base = dict(epochs=2, train_batches=10, validation_batches=3, grid_images=18, grid_steps=20, batch_size=32)
     seconds = estimate_seconds(0.5, **base)
@@ -283,8 +283,8 @@ def test_the_estimate_adds_steps_validation_and_grids():
 def test_batches_per_epoch_of_each_kind_of_data():
     tf = pytest.importorskip("tensorflow")
 
-    from ddim_tutorial.data import ArrayBatches
-    from ddim_tutorial.training import batches_per_epoch
+    from ddim_tutorial.data.datasets import ArrayBatches
+    from ddim_tutorial.training.driver import batches_per_epoch
 
     images = np.zeros((10, 4, 4, 3), "float32")
     assert batches_per_epoch(ArrayBatches(images, 4, repetitions=2)) == 5

@@ -1,4 +1,4 @@
-"""The explorers of ddim_tutorial.widgets, driven headlessly: set .value, click, read the result.
+"""The explorers of ddim_tutorial.teaching.widgets, driven headlessly: set .value, click, read the result.
 
 Most tests use a fake model whose ``generate`` returns images that encode its arguments, so a
 test can tell exactly which setting was computed and count the calls (cache hits make none).
@@ -14,9 +14,10 @@ import pytest
 
 pytest.importorskip("ipywidgets")
 
-from ddim_tutorial import DDIMConfig, widgets  # noqa: E402
-from ddim_tutorial import explorer as explorer_module  # noqa: E402
-from ddim_tutorial.interpolation import seeded_noise, slerp  # noqa: E402
+from ddim_tutorial import DDIMConfig  # noqa: E402
+from ddim_tutorial.teaching import widgets  # noqa: E402
+from ddim_tutorial.teaching import explorer as explorer_module  # noqa: E402
+from ddim_tutorial.teaching.interpolation import seeded_noise, slerp  # noqa: E402
 
 PNG_MAGIC = b"\x89PNG"
 SMOKE = DDIMConfig.preset("smoke")
@@ -90,8 +91,8 @@ def test_cache_keeps_only_the_most_recent_settings(monkeypatch):
 def test_noising_explorer_noise_grows_with_t_and_matches_the_schedule():
     from keras import ops
 
-    from ddim_tutorial.synthetic import synthetic_flowers
-    from ddim_tutorial.schedule import diffusion_schedule
+    from ddim_tutorial.data.synthetic import synthetic_flowers
+    from ddim_tutorial.core.schedule import diffusion_schedule
 
     images = synthetic_flowers(3, 16, seed=0)
     explorer = widgets.noising_explorer(images, t=0.0)
@@ -274,7 +275,7 @@ class TimedFakeModel(FakeModel):
         self.compiled: set = set()
 
     def generate(self, num_images, diffusion_steps=None, *, sampler="ddim", **kwargs):
-        from ddim_tutorial.sampling import network_evaluations
+        from ddim_tutorial.core.sampling import network_evaluations
 
         seconds = network_evaluations(sampler, diffusion_steps) * self.seconds_per_evaluation
         seconds *= self.slowdown.get(sampler, 1.0)
@@ -426,7 +427,7 @@ def test_interpolation_explorer_needs_two_different_seeds():
 @pytest.fixture(scope="module")
 def tiny_model():
     from ddim_tutorial import DiffusionModel
-    from ddim_tutorial.synthetic import synthetic_flowers
+    from ddim_tutorial.data.synthetic import synthetic_flowers
 
     model = DiffusionModel(SMOKE)
     model.adapt_normalizer(synthetic_flowers(32, SMOKE.image_size, seed=0))
@@ -503,7 +504,7 @@ def test_trajectory_explorer_follows_the_models_prediction_type(prediction_type)
     import keras
 
     from ddim_tutorial import DiffusionModel
-    from ddim_tutorial.synthetic import synthetic_flowers
+    from ddim_tutorial.data.synthetic import synthetic_flowers
 
     model = DiffusionModel(SMOKE.replace(prediction_type=prediction_type))
     model.adapt_normalizer(synthetic_flowers(32, SMOKE.image_size, seed=0))
@@ -523,7 +524,7 @@ def test_trajectory_explorer_follows_the_models_prediction_type(prediction_type)
 # --------------------------------------------------------------------- paths
 def test_paths_explorer_compares_two_paths_from_the_same_noise(tiny_model):
     from ddim_tutorial import DiffusionModel
-    from ddim_tutorial.synthetic import synthetic_flowers
+    from ddim_tutorial.data.synthetic import synthetic_flowers
 
     flow = DiffusionModel(SMOKE.replace(path="linear", prediction_type="flow"))
     flow.adapt_normalizer(synthetic_flowers(32, SMOKE.image_size, seed=0))

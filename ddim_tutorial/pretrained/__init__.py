@@ -1,0 +1,6 @@
+"""The trained models bundled with the package (``bundled/NAME/``): ``load``, ``available``, ``card``,
+``export``."""
+
+from ddim_tutorial.pretrained.presets import BundledModelError, available, card, load, default_name, bundled_dir, validation_noise_loss, export, write_card, wall_time_seconds, reference_samples, BUNDLED_ROOT, FULL_BUDGET_IMAGES, REFERENCE_IMAGES, DATA, SPLIT, PROVENANCE
+
+__all__ = ["BundledModelError", "available", "card", "load", "default_name", "bundled_dir", "validation_noise_loss", "export", "write_card", "wall_time_seconds", "reference_samples", "BUNDLED_ROOT", "FULL_BUDGET_IMAGES", "REFERENCE_IMAGES", "DATA", "SPLIT", "PROVENANCE"]
