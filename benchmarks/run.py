@@ -309,8 +309,8 @@ def benchmark_sampling(args, config, images, backend, accelerator, log) -> dict:
     import keras
     import numpy as np
 
-    from ddim_tutorial.runtime.compiled_sampling import CompiledSampler, sampling_loop
     from ddim_tutorial.core.model import DiffusionModel
+    from ddim_tutorial.core.sampling import CompiledSampler
     from reference_ddim import reference_reverse_diffusion
 
     keras.utils.set_random_seed(0)
@@ -345,8 +345,7 @@ def benchmark_sampling(args, config, images, backend, accelerator, log) -> dict:
         candidates.append((f"ours ({other.mode})",
                            lambda: np.asarray(keras.ops.convert_to_numpy(other(noise, steps)))))
     if backend == "torch" and args.torch_compile:
-        candidates.append(("ours (torch.compile network)", _torch_compiled_sampler(model, noise, steps,
-                                                                                     sampling_loop)))
+        candidates.append(("ours (torch.compile network)", _torch_compiled_sampler(model, noise, steps))))
     rows: dict[str, dict] = {}
     outputs = {}
     failed = {}
@@ -382,15 +381,16 @@ def benchmark_sampling(args, config, images, backend, accelerator, log) -> dict:
     return dict(batch=batch, diffusion_steps=steps, sample_std=float(expected.std()), rows=rows, failed=failed)
 
 
-def _torch_compiled_sampler(model, noise, steps, sampling_loop):
-    import math
-
+def _torch_compiled_sampler(model, noise, steps):
     import torch
 
+    from ddim_tutorial.core.predictions import make_denoiser
+    from ddim_tutorial.core.sampling import sample
+    from ddim_tutorial.core.schedule import path_parameters
+
     network = model.ema_network
-    predict = torch.compile(lambda noisy, variances: network([noisy, variances], training=False))
-    start = math.acos(model.config.max_signal_rate)
-    span = math.acos(model.config.min_signal_rate) - start
+    denoise = make_denoiser(torch.compile(lambda inputs: network(inputs, training=False)))
+    start, span = path_parameters(model.config.min_signal_rate, model.config.max_signal_rate)
 
     def run():
         import keras
@@ -398,7 +398,7 @@ def _torch_compiled_sampler(model, noise, steps, sampling_loop):
 
         # no_grad, not inference_mode: dynamo's guards fail on inference tensors (torch 2.13).
         with torch.no_grad():
-            pred = sampling_loop(predict, noise, steps, torch.tensor(start), torch.tensor(span))
+            pred = sample(denoise, noise, steps, torch.tensor(start), torch.tensor(span))
             return np.asarray(keras.ops.convert_to_numpy(model.denormalize(pred)))
 
     return run

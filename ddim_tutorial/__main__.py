@@ -1,6 +1,6 @@
-"""``python -m ddim_tutorial {train,sample,kid}``; see ``ddim_tutorial.cli``."""
+"""``python -m ddim_tutorial {train,sample,kid,models,export}``: the command line (``ddim_tutorial.cli``)."""
 
-from ddim_tutorial.cli.parser import main
+from ddim_tutorial.cli import main
 
 if __name__ == "__main__":
     raise SystemExit(main())

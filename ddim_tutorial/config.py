@@ -245,7 +245,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     # T4 by the reference's own figure (50 epochs in 2 hours, so about 144 s per epoch; we could
     # not time a T4 here). Flips double the effective data; KID is measured after training.
     # jit_compile stays "auto": XLA where it pays (a GPU/TPU, and JAX), never
-    # torch.compile, and not on a TensorFlow CPU (0.28-0.52x speed, benchmarks/README.md).
+    # torch.compile, and not on a TensorFlow CPU (slower there, benchmarks/README.md).
     "workshop": dict(
         num_epochs=5,
         augment_flip=True,

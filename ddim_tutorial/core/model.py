@@ -3,7 +3,7 @@
 Training goes through Keras' own ``fit`` on every backend: ``call`` noises the images at random
 times and predicts the noise, ``compute_loss`` scores the prediction, and ``train_step`` adds the
 exponential moving average (EMA) of the weights. ``generate`` samples with the EMA network, by the
-compiled loop (:class:`~ddim_tutorial.core.sampling.CompiledSampler`) unless ``compiled=False``.
+compiled loop (:class:`~ddim_tutorial.runtime.compiled_sampling.CompiledSampler`) unless ``compiled=False``.
 Backend details (the JAX EMA state, XLA choices, per-replica random draws) live in ``runtime/``.
 """
 
@@ -20,15 +20,17 @@ from keras import layers, ops
 from ddim_tutorial.checks import check_positive_int, check_sampler, check_seed
 from ddim_tutorial.config import DDIMConfig
 from ddim_tutorial.core.network import build_network
+from ddim_tutorial.data.normalization import ImageNormalizer
 from ddim_tutorial.core.predictions import make_denoiser, null_label_of, prediction_targets
-from ddim_tutorial.core.sampling import CompiledSampler, reverse_diffusion
-from ddim_tutorial.core.schedule import diffusion_schedule
+from ddim_tutorial.core.sampling import reverse_diffusion, sample
+from ddim_tutorial.core.schedule import diffusion_schedule, path_parameters
 from ddim_tutorial.runtime import distribution
-from ddim_tutorial.runtime.arrays import dtype_policy, image_batches, images_and_labels, to_numpy
+from ddim_tutorial.runtime.arrays import dtype_policy, images_and_labels
 from ddim_tutorial.runtime.backends import auto_jit_compile
+from ddim_tutorial.runtime.compiled_sampling import CompiledSampler
 from ddim_tutorial.runtime.distribution import replica_draw, scale_loss_for_replicas
 from ddim_tutorial.runtime.ema import update_ema, update_ema_in_jax_state
-from ddim_tutorial.runtime.random import step_seed
+from ddim_tutorial.runtime.random import step_noise, step_seed
 
 __all__ = ["DiffusionModel"]
 
@@ -76,9 +78,8 @@ class DiffusionModel(keras.Model):
         self.config = config
         self._device_setup = setup
         # Images are normalized to zero mean and unit variance per channel, like the noise.
-        self.normalizer = layers.Normalization(axis=-1, dtype="float32", name="normalizer")
+        self.normalizer = ImageNormalizer(dtype="float32", name="normalizer")
         self.normalizer.build((None, config.image_size, config.image_size, 3))
-        self._adapted = False
         with dtype_policy(config.mixed_precision):
             self.network = build_network(config)
             self.ema_network = keras.models.clone_model(self.network)
@@ -122,63 +123,20 @@ class DiffusionModel(keras.Model):
 
     @property
     def is_adapted(self) -> bool:
-        """Whether the normalizer holds the data's statistics (adapted, or loaded from a checkpoint).
-
-        Keras finalizes a fresh Normalization layer to mean 0 and variance 1, which no image
-        data in [0, 1] has (its variance is at most 0.25), so those values mean "never adapted".
-        Inside a traced TensorFlow or JAX step the values cannot be read, so the answer there
-        is True; that is why ``fit``, ``evaluate`` and ``predict`` check eagerly, before the
-        first step, on every backend.
-        """
-        if self._adapted:
-            return True
-        if self.normalizer.mean is None:
-            return False
-        try:
-            mean = np.asarray(ops.convert_to_numpy(self.normalizer.adapt_mean))
-            variance = np.asarray(ops.convert_to_numpy(self.normalizer.adapt_variance))
-        except Exception:  # symbolic values while Keras traces a step: the entry points checked already
-            return True
-        self._adapted = not (np.all(mean == 0.0) and np.all(variance == 1.0))
-        return self._adapted
+        """Whether the normalizer holds the data's statistics (adapted, or loaded from a checkpoint)."""
+        return self.normalizer.is_adapted
 
     def adapt_normalizer(self, data: Any, max_batches: int | None = None) -> None:
-        """Set the normalizer's per-channel mean and variance from training images in [0, 1].
-
-        ``data`` is an array, a ``tf.data.Dataset`` or any iterable of image batches (a
-        ``keras.utils.PyDataset`` too); ``max_batches`` limits how many batches are read.
-        Every batch the data yields is read, so a dataset repeated ``k`` times is read ``k``
-        times, as the reference's ``normalizer.adapt(train_dataset)`` does: the statistics
-        are those of one pass (each image counts ``k`` times), at ``k`` times the cost.
-        """
-        count, total, total_squares = 0, np.zeros(3), np.zeros(3)
-        for batch in image_batches(data, max_batches):
-            batch = np.asarray(batch, dtype="float64").reshape(-1, batch.shape[-1])
-            if batch.shape[-1] != 3:
-                raise ValueError(f"adapt_normalizer: images have {batch.shape[-1]} channels; RGB images need 3.")
-            count += batch.shape[0]
-            total += batch.sum(axis=0)
-            total_squares += (batch**2).sum(axis=0)
-        if count == 0:
-            raise ValueError("adapt_normalizer: the data holds no images; check the dataset or folder.")
-        mean = total / count
-        variance = np.maximum(total_squares / count - mean**2, 1e-8)
-        if not np.all(np.isfinite(mean)):
-            raise ValueError("adapt_normalizer: the images contain NaN or Inf values.")
-        self.set_normalizer(mean, variance)
+        """Set the normalizer's per-channel mean and variance from training images in [0, 1]: an array,
+        a ``tf.data.Dataset`` or any iterable of image batches; ``max_batches`` limits the reading."""
+        self.normalizer.adapt_images(data, max_batches)
 
     def set_normalizer(self, mean: Any, variance: Any) -> None:
-        """Use these per-channel pixel statistics (adapted here, or a trained model's)."""
-        self.normalizer.adapt_mean.assign(to_numpy(mean, "float32"))
-        self.normalizer.adapt_variance.assign(to_numpy(variance, "float32"))
-        self.normalizer.finalize_state()
-        self._adapted = True
+        """Use these per-channel pixel statistics (a trained model's)."""
+        self.normalizer.set_statistics(mean, variance)
 
     def _require_adapted(self) -> None:
-        if not self.is_adapted:
-            raise RuntimeError("The normalizer has no mean and variance yet: call "
-                               "model.adapt_normalizer(train_images) before training or sampling "
-                               "(or load a checkpoint).")
+        self.normalizer.check_adapted()
 
     # Keras' entry points, checked eagerly: inside a traced step ``is_adapted`` cannot tell,
     # and training on unnormalized pixels would fail only at the first sample grid or save.
@@ -192,9 +150,7 @@ class DiffusionModel(keras.Model):
 
     def denormalize(self, images: Any) -> Any:
         """Normalized images back to pixels, clipped to [0, 1]."""
-        self._require_adapted()
-        images = self.normalizer.mean + images * self.normalizer.variance**0.5
-        return ops.clip(images, 0.0, 1.0)
+        return self.normalizer.denormalize(images)
 
     def diffusion_schedule(self, diffusion_times: Any) -> tuple[Any, Any]:
         return diffusion_schedule(diffusion_times, self.config.min_signal_rate, self.config.max_signal_rate,
@@ -334,11 +290,23 @@ class DiffusionModel(keras.Model):
         return keras.random.normal((num_images, size, size, 3), seed=seed if seed is not None else self.seed_generator)
 
     @property
-    def sampler(self):
-        """The :class:`~ddim_tutorial.core.sampling.CompiledSampler` that ``generate`` uses."""
+    def sampler(self) -> CompiledSampler:
+        """The compiled sampler that ``generate`` uses, kept with the model so that its programs are reused."""
         if self._sampler is None:
             self._sampler = CompiledSampler(self)
         return self._sampler
+
+    def sampling_program(self, call_network: Any, arguments: dict, stochastic: bool, *, sampler: str) -> Any:
+        """What :class:`CompiledSampler` compiles: :func:`~ddim_tutorial.core.sampling.sample` with this
+        model's denoiser and path; ``arguments`` are tensors, ``stochastic`` says whether to draw step noise."""
+        denoise = make_denoiser(call_network, prediction_type=self.config.prediction_type,
+                                null_label=self.config.num_classes or None, class_labels=arguments.get("class_labels"),
+                                guidance_scale=arguments.get("guidance_scale"))
+        noise, seed = arguments["initial_noise"], arguments["seed"]
+        fresh_noises = (lambda step: step_noise(tuple(noise.shape), seed, step)) if stochastic else None
+        start, span = path_parameters(arguments["min_signal_rate"], arguments["max_signal_rate"], self.config.path)
+        return sample(denoise, noise, arguments["diffusion_steps"], start, span, sampler=sampler,
+                      path=self.config.path, eta=arguments["eta"], fresh_noises=fresh_noises)
 
     def generate(self, num_images: int, diffusion_steps: int | None = None, *, eta: float = 0.0,
                  seed: int | None = None, initial_noise: Any = None, min_signal_rate: float | None = None,

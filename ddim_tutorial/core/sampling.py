@@ -12,7 +12,6 @@ network's normalized image space; ``DiffusionModel.generate`` returns pixels.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -21,15 +20,14 @@ import keras
 import numpy as np
 from keras import ops
 
-from ddim_tutorial.checks import (MAX_SEED, SAMPLERS, check_guidance, check_path_and_prediction, check_positive_int,
+from ddim_tutorial.checks import (SAMPLERS, check_guidance, check_path_and_prediction, check_positive_int,
                                   check_prediction_type, check_sampler, check_sampling_args)
 from ddim_tutorial.core.predictions import make_denoiser, null_label_of
 from ddim_tutorial.core.schedule import onto_path, path_parameters, path_rates
-from ddim_tutorial.runtime.compiled_sampling import compile_program, program_mode, resolve_jit_compile
 from ddim_tutorial.runtime.random import step_noise
 
 __all__ = ["ddim_step", "dpm_solver_2s_step", "reverse_diffusion", "reverse_diffusion_steps", "sample",
-           "DiffusionStep", "CompiledSampler", "network_evaluations", "sampling_times", "SAMPLERS"]
+           "DiffusionStep", "network_evaluations", "sampling_times", "SAMPLERS"]
 
 
 def ddim_step(pred_noises: Any, pred_images: Any, noise_rates: Any, signal_rates: Any,
@@ -124,7 +122,8 @@ def step_functions(denoise: Callable, num_images: Any, diffusion_steps: Any, sta
 
 def sample(denoise: Callable, initial_noise: Any, diffusion_steps: Any, start: Any, span: Any, **options: Any) -> Any:
     """The predicted images of the last step, the loop written with ``keras.ops.fori_loop`` so that a
-    compiler sees one program (:mod:`ddim_tutorial.runtime.compiled_sampling` compiles it).
+    compiler sees one program (``DiffusionModel.sampling_program`` is what
+    :class:`~ddim_tutorial.runtime.compiled_sampling.CompiledSampler` compiles).
     ``options`` are those of :func:`step_functions`; every argument may be a tensor."""
     predict, advance = step_functions(denoise, initial_noise.shape[0], diffusion_steps, start, span, **options)
     noisy_images = ops.fori_loop(0, diffusion_steps - 1,
@@ -205,73 +204,3 @@ def sampling_times(sampler: str, diffusion_steps: int) -> np.ndarray:
     intervals = diffusion_steps if sampler == "ddim" else max(diffusion_steps - 1, 1)
     return 1.0 - np.arange(diffusion_steps) / intervals
 
-
-class CompiledSampler:
-    """A :class:`~ddim_tutorial.core.model.DiffusionModel`'s sampler with the whole loop compiled once
-    per sampler and batch shape (:func:`~ddim_tutorial.runtime.compiled_sampling.compile_program`).
-
-    >>> images = model.sampler(model.initial_noise(16, seed=0), 20)    # pixels in [0, 1]
-    >>> images = model.sampler(noise, 20, eta=0.5, seed=3)              # stochastic, reproducible
-
-    Steps, signal rates, eta, seed and guidance scale enter as tensors, so moving a slider never
-    re-compiles. The EMA network and the normalizer are read at every call, so training in between
-    is seen. ``jit_compile``: ``"auto"`` (XLA where TensorFlow sees a GPU or TPU), True or False;
-    ``trace_count`` counts compilations.
-    """
-
-    def __init__(self, model: Any, *, jit_compile: bool | str = "auto"):
-        if not hasattr(model, "ema_network") or not hasattr(model, "denormalize"):
-            raise ValueError(f"CompiledSampler needs a DiffusionModel, got {type(model).__name__}.")
-        if jit_compile not in (True, False, "auto"):
-            raise ValueError(f"jit_compile={jit_compile!r} is invalid: use True, False or 'auto'.")
-        self.model, self.config = model, model.config
-        self.jit_compile = resolve_jit_compile(jit_compile)
-        self.mode = program_mode(self.jit_compile)
-        self.trace_count = 0
-        self._programs: dict[tuple[str, bool], Any] = {}  # one program per sampler, guided or not
-
-    def __call__(self, initial_noise: Any, diffusion_steps: int, *, min_signal_rate: float | None = None,
-                 max_signal_rate: float | None = None, eta: float = 0.0, seed: int | None = 0,
-                 normalized: bool = False, sampler: str = "ddim", class_labels: Any = None,
-                 guidance_scale: float = 1.0) -> Any:
-        """Images from ``initial_noise`` in ``diffusion_steps`` steps: pixels in [0, 1], or the network's
-        normalized space with ``normalized=True``. ``seed`` (an int, or None for fresh randomness)
-        matters only when ``eta > 0``; the other arguments are those of :func:`reverse_diffusion_steps`."""
-        config, network = self.config, self.model.ema_network
-        min_signal_rate = config.min_signal_rate if min_signal_rate is None else min_signal_rate
-        max_signal_rate = config.max_signal_rate if max_signal_rate is None else max_signal_rate
-        if type(seed).__name__ == "SeedGenerator":
-            raise ValueError("CompiledSampler: seed must be an int or None (a SeedGenerator is stateful "
-                             "and cannot be replayed inside the compiled loop); use generate(compiled=False).")
-        initial_noise = check_sampling_args(initial_noise, diffusion_steps, min_signal_rate, max_signal_rate, eta,
-                                            image_size=config.image_size, sampler=sampler, path=config.path, seed=seed)
-        class_labels = check_guidance(config.num_classes, class_labels, guidance_scale, initial_noise.shape[0])
-        if not normalized:
-            self.model._require_adapted()
-        start, span = path_parameters(min_signal_rate, max_signal_rate, config.path)  # in float64, as eager
-        arguments = dict(initial_noise=initial_noise, diffusion_steps=np.int32(diffusion_steps),
-                         start=np.float32(start), span=np.float32(span), eta=np.float32(eta),
-                         seed=np.int32(np.random.default_rng().integers(0, MAX_SEED) if seed is None else seed))
-        guided = class_labels is not None
-        if guided:
-            arguments.update(class_labels=class_labels, guidance_scale=np.float32(guidance_scale))
-        if (sampler, guided) not in self._programs:
-            self._programs[sampler, guided] = compile_program(
-                network, functools.partial(self._program, sampler), jit_compile=self.jit_compile,
-                on_trace=self._count_trace)
-        pred_images = self._programs[sampler, guided](arguments)
-        return pred_images if normalized else self.model.denormalize(pred_images)
-
-    def _count_trace(self) -> None:
-        self.trace_count += 1  # runs while tracing only, not on cached calls
-
-    def _program(self, sampler: str, call_network: Any, arguments: dict, stochastic: bool) -> Any:
-        config = self.config
-        denoise = make_denoiser(call_network, prediction_type=config.prediction_type,
-                                null_label=config.num_classes or None, class_labels=arguments.get("class_labels"),
-                                guidance_scale=arguments.get("guidance_scale"))
-        noise = arguments["initial_noise"]
-        fresh_noises = ((lambda step: step_noise(tuple(noise.shape), arguments["seed"], step))
-                        if stochastic and sampler == "ddim" else None)
-        return sample(denoise, noise, arguments["diffusion_steps"], arguments["start"], arguments["span"],
-                      sampler=sampler, path=config.path, eta=arguments["eta"], fresh_noises=fresh_noises)

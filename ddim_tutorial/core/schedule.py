@@ -10,7 +10,6 @@ of signal rates. The papers' letters for these rates are in docs/NOTATION.md.
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 from keras import ops
@@ -20,18 +19,17 @@ from ddim_tutorial.checks import check_path, check_signal_rates
 __all__ = ["diffusion_schedule", "path_parameters", "path_rates", "onto_path", "linear_beta_schedule"]
 
 
-def path_parameters(min_signal_rate: float = 0.02, max_signal_rate: float = 0.95,
-                    path: str = "cosine") -> tuple[float, float]:
+def path_parameters(min_signal_rate: Any = 0.02, max_signal_rate: Any = 0.95, path: str = "cosine") -> tuple[Any, Any]:
     """``(start, span)``: the two numbers that place a path over ``t`` in [0, 1].
 
     Cosine: the angle at t = 0, ``arccos(max_signal_rate)``, and how far it turns until t = 1.
     Linear: the noise rate at t = 0, ``1 - max_signal_rate``, and how much it grows until t = 1,
-    so that both paths start and end at the same signal rates.
+    so that both paths start and end at the same signal rates. The rates may be tensors.
     """
     if path == "linear":
         return 1.0 - max_signal_rate, max_signal_rate - min_signal_rate
-    start_angle = math.acos(max_signal_rate)
-    return start_angle, math.acos(min_signal_rate) - start_angle
+    start_angle = ops.arccos(max_signal_rate)
+    return start_angle, ops.arccos(min_signal_rate) - start_angle
 
 
 def path_rates(diffusion_times: Any, start: Any, span: Any, path: str = "cosine") -> tuple[Any, Any]:

@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 
 from ddim_tutorial.training.checkpoints import CheckpointError
+from ddim_tutorial.training.driver import duration_text
 from ddim_tutorial.config import DEFAULT_GUIDANCE_SCALE, DDIMConfig
 from ddim_tutorial.metrics.evaluation import validation_noise_loss
 
@@ -335,11 +336,6 @@ def wall_time_seconds(text: str) -> int | None:
     return 3600 * hours + 60 * minutes
 
 
-def _duration(seconds: int) -> str:
-    hours, minutes = divmod(round(seconds / 60), 60)
-    return f"{hours} h {minutes} min" if hours else f"{minutes} min"
-
-
 def write_card(info: dict[str, Any]) -> str:
     """The model card (Markdown) for ``info`` as stored in ``model.json``."""
     config, training, evaluation = info["config"], info["training"], info["evaluation"]
@@ -354,7 +350,7 @@ def write_card(info: dict[str, Any]) -> str:
                     f"{100 * seen / REFERENCE_IMAGES:.0f} % of the {REFERENCE_IMAGES:,} images (50 epochs of 511 "
                     "steps of 64) that the Keras reference recommends for Oxford Flowers 102.\n")
     seconds = wall_time_seconds(training["wall_time"])
-    rate = (f"; {seen / seconds:.1f} images/s over the {_duration(seconds)} ({seen:,} images in {seconds:,} s)"
+    rate = (f"; {seen / seconds:.1f} images/s over the {duration_text(seconds)} ({seen:,} images in {seconds:,} s)"
             if seconds else "")
     held_out = evaluation.get("validation_images")
     held_out_count = f" {held_out}" if held_out else ""

@@ -81,8 +81,8 @@ def accelerator_available() -> bool:
 def auto_jit_compile(distributed: bool = False) -> bool:
     """What a training step's ``jit_compile="auto"`` means here: always on JAX (``jax.jit`` is how JAX
     compiles a step at all); never ``torch.compile`` (minutes to compile, fragile, little gain); on
-    TensorFlow where it sees a GPU or TPU, but not under ``tf.distribute`` (as Keras' own "auto"). On a
-    CPU, XLA measured 0.28-0.52x the speed plus 25-57 s to compile (benchmarks/README.md)."""
+    TensorFlow where it sees a GPU or TPU, but not under ``tf.distribute`` (as Keras' own "auto"): on a
+    CPU, XLA trains slower than the plain graph and takes long to compile (benchmarks/README.md)."""
     backend = os.environ.get("KERAS_BACKEND", DEFAULT_BACKEND)
     if backend in ("jax", "torch"):
         return backend == "jax"

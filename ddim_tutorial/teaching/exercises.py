@@ -42,6 +42,10 @@ def _mix(images: Any, noises: Any, image_rates: Any, noise_rates: Any) -> np.nda
     remixes an image and a noise at given rates, the same mix as ``DiffusionModel.call``."""
     from ddim_tutorial.core.sampling import ddim_step
 
+    from keras import ops
+
+    noises, images, noise_rates, image_rates = (ops.convert_to_tensor(np.asarray(value, "float32"))
+                                                for value in (noises, images, noise_rates, image_rates))
     return to_numpy(ddim_step(noises, images, noise_rates, image_rates, noise_rates, image_rates))
 
 
@@ -392,7 +396,8 @@ def check_flow_step(fn: Callable) -> CheckResult:
         next_noise_rates = (noise_rates - rng.uniform(0.05, 0.25, noise_rates.shape)).astype(np.float32)
         rates = (noise_rates, 1 - noise_rates)
         pred_noises, pred_images = components_from_predictions(velocities, noisy_images, *rates, "flow")
-        expected = to_numpy(ddim_step(pred_noises, pred_images, *rates, next_noise_rates, 1 - next_noise_rates))
+        expected = to_numpy(ddim_step(*student_inputs((pred_noises, pred_images, *rates, next_noise_rates,
+                                                       1 - next_noise_rates), True)))
         trials.append(Trial(student_inputs((noisy_images, velocities, noise_rates, next_noise_rates), tensors),
                             (expected,), f"for images of shape {shape} as {KIND[tensors]}",
                             {"noise_rates": noise_rates, "next_noise_rates": next_noise_rates}, {

@@ -168,12 +168,12 @@ def estimate_seconds(forward_seconds: float, *, epochs: int, train_batches: int,
     return STARTUP_SECONDS + epochs * per_epoch
 
 
-def _duration(seconds: float) -> str:
+def duration_text(seconds: float) -> str:
+    """A duration as a person says it: "40 s" (to 10 s), "23 min", "1 h 54 min"."""
     if seconds < 90:
         return f"{max(10, 10 * round(seconds / 10))} s"
-    if seconds < 90 * 60:
-        return f"{round(seconds / 60)} min"
-    return f"{seconds / 3600:.1f} h"
+    hours, minutes = divmod(round(seconds / 60), 60)
+    return f"{hours} h {minutes} min" if hours and seconds >= 90 * 60 else f"{round(seconds / 60)} min"
 
 
 def describe_run(model: Any, train_data: Any, validation_data: Any, epochs: int, *, grid_images: int = GRID_IMAGES) -> str:
@@ -193,7 +193,7 @@ def describe_run(model: Any, train_data: Any, validation_data: Any, epochs: int,
                                guided=config.num_classes > 0)
     return (f"This run: {epochs} epoch(s) of {train_batches} batches of {config.batch_size} images "
             f"({steps:,} steps, {steps * config.batch_size:,} images) on the {what}.\n"
-            f"Estimated time on this machine: about {_duration(seconds)} "
+            f"Estimated time on this machine: about {duration_text(seconds)} "
             f"(one forward pass of a batch takes {forward_seconds:.2f} s here).")
 
 
