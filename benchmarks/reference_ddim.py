@@ -94,7 +94,7 @@ class ReferenceDiffusionModel(keras.Model):
         return self._train_step_tensorflow(*args)
 
     def _ema_update(self):
-        for weight, ema_weight in zip(self.network.weights, self.ema_network.weights):
+        for weight, ema_weight in zip(self.network.weights, self.ema_network.weights, strict=True):
             ema_weight.assign(self.ema * ema_weight + (1 - self.ema) * weight)
 
     def _train_step_tensorflow(self, images):
@@ -107,7 +107,7 @@ class ReferenceDiffusionModel(keras.Model):
             noise_loss = self.pixel_loss(noises, pred_noises)
             image_loss = self.pixel_loss(images, pred_images)
         gradients = tape.gradient(noise_loss, self.network.trainable_weights)
-        self.optimizer.apply_gradients(zip(gradients, self.network.trainable_weights))
+        self.optimizer.apply_gradients(zip(gradients, self.network.trainable_weights, strict=True))
         self.noise_loss_tracker.update_state(noise_loss)
         self.image_loss_tracker.update_state(image_loss)
         self._ema_update()
@@ -139,22 +139,22 @@ class ReferenceDiffusionModel(keras.Model):
         trainable, non_trainable, optimizer_values, metric_values = state
 
         def loss_and_updates(trainable_values):
-            mapping = list(zip(self.trainable_variables, trainable_values))
-            mapping += list(zip(self.non_trainable_variables, non_trainable))
+            mapping = list(zip(self.trainable_variables, trainable_values, strict=True))
+            mapping += list(zip(self.non_trainable_variables, non_trainable, strict=True))
             with keras.StatelessScope(state_mapping=mapping) as scope:
                 normalized, noises, noise_rates, signal_rates, noisy_images = self._noisy_batch(images)
                 pred_noises, pred_images = self.denoise(noisy_images, noise_rates, signal_rates, training=True)
                 noise_loss = ops.mean(self.pixel_loss(noises, pred_noises))
                 image_loss = ops.mean(self.pixel_loss(normalized, pred_images))
             updated = [scope.get_current_value(v) for v in self.non_trainable_variables]
-            updated = [old if new is None else new for new, old in zip(updated, non_trainable)]
+            updated = [old if new is None else new for new, old in zip(updated, non_trainable, strict=True)]
             return noise_loss, (image_loss, updated)
 
         (noise_loss, (image_loss, non_trainable)), gradients = jax.value_and_grad(
             loss_and_updates, has_aux=True)(trainable)
         trainable, optimizer_values = self.optimizer.stateless_apply(optimizer_values, gradients, trainable)
 
-        with keras.StatelessScope(state_mapping=list(zip(self.metrics_variables, metric_values))) as scope:
+        with keras.StatelessScope(state_mapping=list(zip(self.metrics_variables, metric_values, strict=True))) as scope:
             self.noise_loss_tracker.update_state(noise_loss)
             self.image_loss_tracker.update_state(image_loss)
             logs = {m.name: m.result() for m in self.metrics}
@@ -164,7 +164,7 @@ class ReferenceDiffusionModel(keras.Model):
         trainable_index = {id(v): i for i, v in enumerate(self.trainable_variables)}
         non_trainable_index = {id(v): i for i, v in enumerate(self.non_trainable_variables)}
         non_trainable = list(non_trainable)
-        for weight, ema_weight in zip(self.network.weights, self.ema_network.weights):
+        for weight, ema_weight in zip(self.network.weights, self.ema_network.weights, strict=True):
             if id(weight) in trainable_index:
                 value = trainable[trainable_index[id(weight)]]
             else:

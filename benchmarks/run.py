@@ -25,6 +25,7 @@ Linux allows, otherwise ``ru_maxrss``), and the device's peak allocation on a GP
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import platform
@@ -252,9 +253,9 @@ def make_step_timer():
 # -------------------------------------------------------------------------- phases
 def benchmark_training(args, base, variants, images, backend, accelerator, log) -> dict:
     import keras
+    from reference_ddim import ReferenceDiffusionModel
 
     from ddim_tutorial.core.model import DiffusionModel
-    from reference_ddim import ReferenceDiffusionModel
 
     runs: dict[str, dict] = {}
     # Build and compile (warm up) everything first, then interleave the timed repeats so that
@@ -279,7 +280,7 @@ def benchmark_training(args, base, variants, images, backend, accelerator, log) 
         # The warm-up is one untimed run of the same length: it compiles, and it lets the
         # data pipeline and memory pools reach their steady state before anything is timed.
         with PeakMemory(backend, accelerator) as memory:
-            compile_s = timed(lambda: model.fit(data, batch_size=batch, epochs=1, verbose=0, shuffle=False))
+            compile_s = timed(functools.partial(model.fit, data, batch_size=batch, epochs=1, verbose=0, shuffle=False))
         log(f"  warm-up {label}: {compile_s:.1f} s (includes compilation)")
         prepared.append((label, model, batch, steps))
         runs[label] = dict(batch_size=batch, steps=steps, warm_up_s=round(compile_s, 2),
@@ -297,10 +298,10 @@ def benchmark_training(args, base, variants, images, backend, accelerator, log) 
             runs[label]["peak_mb"] = _max(runs[label]["peak_mb"], memory.peak_mb)
             runs[label]["peak_growth_mb"] = _max(runs[label].get("peak_growth_mb"), memory.growth_mb)
             log(f"  repeat {repeat + 1} {label}: {runs[label]['timed_steps']} steps in {seconds:.2f} s")
-    for label, run in runs.items():
+    for run in runs.values():
         run["images_per_s"] = round(run["batch_size"] * run["timed_steps"] / median(run["seconds"]), 2)
     reference = runs["reference"]["images_per_s"]
-    for label, run in runs.items():
+    for run in runs.values():
         run["ratio_vs_reference"] = round(run["images_per_s"] / reference, 3)
     return runs
 
@@ -308,10 +309,10 @@ def benchmark_training(args, base, variants, images, backend, accelerator, log) 
 def benchmark_sampling(args, config, images, backend, accelerator, log) -> dict:
     import keras
     import numpy as np
+    from reference_ddim import reference_reverse_diffusion
 
     from ddim_tutorial.core.model import DiffusionModel
     from ddim_tutorial.core.sampling import CompiledSampler
-    from reference_ddim import reference_reverse_diffusion
 
     keras.utils.set_random_seed(0)
     if args.checkpoint:
@@ -345,7 +346,7 @@ def benchmark_sampling(args, config, images, backend, accelerator, log) -> dict:
         candidates.append((f"ours ({other.mode})",
                            lambda: np.asarray(keras.ops.convert_to_numpy(other(noise, steps)))))
     if backend == "torch" and args.torch_compile:
-        candidates.append(("ours (torch.compile network)", _torch_compiled_sampler(model, noise, steps))))
+        candidates.append(("ours (torch.compile network)", _torch_compiled_sampler(model, noise, steps)))
     rows: dict[str, dict] = {}
     outputs = {}
     failed = {}
@@ -412,9 +413,9 @@ def benchmark_interactive(images, backend, log) -> dict:
     """
     import keras
 
-    from ddim_tutorial.teaching import widgets
     from ddim_tutorial.config import DDIMConfig
     from ddim_tutorial.core.model import DiffusionModel
+    from ddim_tutorial.teaching import widgets
 
     keras.utils.set_random_seed(0)
     model = DiffusionModel(DDIMConfig.preset("smoke"))
@@ -543,7 +544,8 @@ def print_table(result: dict) -> None:
     interactive = result.get("interactive")
     if interactive:
         print(f"{'slider':<10} {'new setting, 2x3 grid, 20 steps':<34} "
-              f"{max(interactive['new_setting_s']):>9.2f}s {'':>7} {'':>9} {'':>7}  warm-up {interactive['warm_up_s']} s, "
+              f"{max(interactive['new_setting_s']):>9.2f}s {'':>7} {'':>9} {'':>7}  "
+              f"warm-up {interactive['warm_up_s']} s, "
               f"cached {interactive['cached_ms']} ms")
     print(f"total {result['total_s']} s. 'peak MB': peak resident memory (CPU) or device memory (GPU) in the "
           "phase; '+MB': its rise above the phase's start (CPU). JAX's GPU peak cannot be reset: process-wide.")

@@ -26,6 +26,8 @@ SAMPLERS = ("ddim", "dpm++2s")
 #: Where training images come from (``load_dataset(source=...)``, ``--source``): ``auto`` tries a folder
 #: (``DDIM_DATA_DIR``), then TFDS, then synthetic flowers.
 SOURCES = ("auto", "folder", "tfds", "synthetic")
+#: The pixel losses (``DDIMConfig.loss``): the reference's mean absolute error, or the squared one.
+LOSSES = ("mae", "mse")
 #: Seeds are 31-bit so that every backend's stateless generator accepts them as int32.
 MAX_SEED = 2**31 - 1
 
@@ -74,7 +76,8 @@ def check_path_and_prediction(path: str, prediction_type: str, owner: str = "DDI
                          "needs the cosine path's unit-length rates; the linear path's velocity is "
                          "prediction_type='flow'.")
     if path == "cosine":
-        raise ValueError(f"{owner}.prediction_type={prediction_type!r} is invalid with path='cosine': the flow velocity "
+        raise ValueError(f"{owner}.prediction_type={prediction_type!r} is invalid with path='cosine': the flow "
+                         "velocity "
                          "noise - image is the time derivative of the linear path; use path='linear', or "
                          "prediction_type='velocity' on the cosine path.")
 
@@ -93,6 +96,14 @@ def check_signal_rates(min_signal_rate: Any, max_signal_rate: Any, owner: str = 
     if min_signal_rate >= max_signal_rate:
         raise ValueError(f"{owner}.min_signal_rate={min_signal_rate!r} is invalid: it must be smaller than "
                          f"max_signal_rate={max_signal_rate!r}.")
+
+
+def check_loss(loss: Any) -> str:
+    """Return ``loss`` if it is a pixel loss the model knows (``"mae"``, ``"mse"``); raise ValueError otherwise."""
+    if not isinstance(loss, str) or loss not in LOSSES:
+        raise ValueError(f"compile(loss={loss!r}) is invalid: use 'mae' or 'mse' (DDIMConfig.loss, "
+                         "which checkpoints record); for another loss, override compute_loss.")
+    return loss
 
 
 def check_prediction_type(prediction_type: Any) -> str:

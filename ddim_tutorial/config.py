@@ -14,12 +14,18 @@ import math
 from dataclasses import dataclass, fields
 from typing import Any
 
-from ddim_tutorial.checks import (PATH_PREDICTION_TYPES, PATHS, PREDICTION_TYPES, check_path_and_prediction,
-                                  check_signal_rates, is_positive_int)
+from ddim_tutorial.checks import (
+    LOSSES,
+    PATH_PREDICTION_TYPES,
+    PATHS,
+    PREDICTION_TYPES,
+    check_path_and_prediction,
+    check_signal_rates,
+    is_positive_int,
+)
 
 __all__ = ["DDIMConfig", "PRESETS", "DEFAULT_GUIDANCE_SCALE", "PATHS", "PREDICTION_TYPES", "PATH_PREDICTION_TYPES"]
 
-_LOSSES = ("mae", "mse")
 #: The classifier-free guidance scale that class-conditional sampling uses unless told otherwise:
 #: where species32's samples show their species without over-saturating (lesson 8's sweep).
 DEFAULT_GUIDANCE_SCALE = 3.0
@@ -145,12 +151,14 @@ class DDIMConfig:
         if not isinstance(self.ema, (int, float)) or isinstance(self.ema, bool) or not 0.0 <= self.ema < 1.0:
             _fail("ema", self.ema, "must be a number in [0, 1)")
         _positive_float("learning_rate", self.learning_rate)
-        if not isinstance(self.weight_decay, (int, float)) or isinstance(self.weight_decay, bool) or self.weight_decay < 0:
+        if (not isinstance(self.weight_decay, (int, float)) or isinstance(self.weight_decay, bool)
+                or self.weight_decay < 0):
             _fail("weight_decay", self.weight_decay, "must be a number >= 0")
-        if self.loss not in _LOSSES:
-            _fail("loss", self.loss, f"must be one of {', '.join(_LOSSES)}")
+        if self.loss not in LOSSES:
+            _fail("loss", self.loss, f"must be one of {', '.join(LOSSES)}")
         if self.mixed_precision not in _PRECISIONS:
-            _fail("mixed_precision", self.mixed_precision, "must be None, 'float32', 'mixed_float16' or 'mixed_bfloat16'")
+            _fail("mixed_precision", self.mixed_precision,
+                  "must be None, 'float32', 'mixed_float16' or 'mixed_bfloat16'")
         if self.jit_compile not in (True, False, "auto"):
             _fail("jit_compile", self.jit_compile, "must be True, False or 'auto'")
         _positive_int("steps_per_execution", self.steps_per_execution)

@@ -14,8 +14,8 @@ import re
 from pathlib import Path
 from typing import Any, Sequence
 
-from ddim_tutorial.runtime.backends import software_versions
 from ddim_tutorial.config import DEFAULT_GUIDANCE_SCALE, PRESETS, DDIMConfig
+from ddim_tutorial.runtime.backends import software_versions
 
 __all__ = ["CLIError", "parse_overrides", "run_train", "run_sample", "run_kid", "run_models", "run_export"]
 
@@ -114,8 +114,8 @@ def _open_model(name_or_folder: str) -> Any:
 
 def run_sample(args: argparse.Namespace) -> int:
     from ddim_tutorial.pretrained import presets as pretrained
-    from ddim_tutorial.training.checkpoints import load_checkpoint
     from ddim_tutorial.teaching.plotting import save_image_grid
+    from ddim_tutorial.training.checkpoints import load_checkpoint
 
     picture = _check_picture_path(args.out)
     model = pretrained.load(args.bundled) if args.bundled is not None else load_checkpoint(args.checkpoint)
@@ -126,7 +126,8 @@ def run_sample(args: argparse.Namespace) -> int:
 
         class_labels = (np.arange(args.num) % model.config.num_classes if args.class_label is None
                         else args.class_label)
-        labels = dict(class_labels=class_labels, guidance_scale=DEFAULT_GUIDANCE_SCALE if args.guidance is None else args.guidance)
+        scale = DEFAULT_GUIDANCE_SCALE if args.guidance is None else args.guidance
+        labels = dict(class_labels=class_labels, guidance_scale=scale)
     elif args.class_label is not None or args.guidance is not None:
         raise CLIError("--class and --guidance need a class-conditional model (trained with num_classes > 0); "
                        "this one is unconditional.")
@@ -139,8 +140,8 @@ def run_sample(args: argparse.Namespace) -> int:
 
 
 def run_kid(args: argparse.Namespace) -> int:
-    from ddim_tutorial.training.checkpoints import load_checkpoint
     from ddim_tutorial.metrics.kid import compute_kid
+    from ddim_tutorial.training.checkpoints import load_checkpoint
 
     weights = None if args.weights.strip().lower() == "none" else args.weights
     model = load_checkpoint(args.checkpoint)
@@ -164,9 +165,9 @@ def run_models(args: argparse.Namespace) -> int:
 
 
 def run_export(args: argparse.Namespace) -> int:
+    from ddim_tutorial.data.folders import load_image_folder
     from ddim_tutorial.pretrained import presets as pretrained
     from ddim_tutorial.training.checkpoints import read_checkpoint_config
-    from ddim_tutorial.data.folders import load_image_folder
 
     config = read_checkpoint_config(args.checkpoint)
     images = load_image_folder(args.data_dir, config.image_size, "validation")

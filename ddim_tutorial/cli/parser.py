@@ -20,11 +20,11 @@ import warnings
 from typing import Any, Iterator, Sequence
 
 from ddim_tutorial import __version__
-from ddim_tutorial.runtime.backends import BACKENDS, BackendError, select_backend
+from ddim_tutorial.checks import PATHS, SOURCES
 from ddim_tutorial.cli import commands
 from ddim_tutorial.cli.commands import CLIError
-from ddim_tutorial.checks import PATHS, SOURCES
 from ddim_tutorial.config import DEFAULT_GUIDANCE_SCALE, PRESETS
+from ddim_tutorial.runtime.backends import BACKENDS, BackendError, select_backend
 
 __all__ = ["main", "build_parser"]
 
@@ -179,7 +179,8 @@ def build_parser() -> argparse.ArgumentParser:
     sample.add_argument("--max-signal-rate", type=float, metavar="R",
                         help="signal rate at the cleanest step (default: the config's)")
 
-    kid = command("kid", commands.run_kid, _KID_EPILOG, "measure the Kernel Inception Distance between generated and real images",
+    kid = command("kid", commands.run_kid, _KID_EPILOG,
+                  "measure the Kernel Inception Distance between generated and real images",
                   "Generate images from a checkpoint and print KID = mean ± std against real validation images.")
     kid.add_argument("--checkpoint", required=True, metavar="DIR", help="a checkpoint folder")
     kid.add_argument("--data-dir", metavar="DIR", help="folder of real images (its validation/test part is used)")
@@ -259,10 +260,10 @@ def _one_line(error: Any) -> str:
 
 def _user_errors() -> tuple[type[BaseException], ...]:
     """Exceptions that mean "fix your input or environment": one line, no traceback."""
-    from ddim_tutorial.training.callbacks import NonFiniteLossError
-    from ddim_tutorial.training.checkpoints import CheckpointError
     from ddim_tutorial.data.datasets import DatasetUnavailableError
     from ddim_tutorial.metrics.inception import InceptionWeightsUnavailableError
+    from ddim_tutorial.training.callbacks import NonFiniteLossError
+    from ddim_tutorial.training.checkpoints import CheckpointError
 
     return (ValueError, FileNotFoundError, NotADirectoryError, IsADirectoryError, PermissionError,
             CheckpointError, DatasetUnavailableError, InceptionWeightsUnavailableError, NonFiniteLossError)

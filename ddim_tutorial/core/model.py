@@ -10,23 +10,21 @@ Backend details (the JAX EMA state, XLA choices, per-replica random draws) live 
 from __future__ import annotations
 
 import contextlib
-import warnings
 from typing import Any
 
 import keras
-import numpy as np
 from keras import layers, ops
 
-from ddim_tutorial.checks import check_positive_int, check_sampler, check_seed
+from ddim_tutorial.checks import check_loss, check_positive_int, check_sampler, check_seed
 from ddim_tutorial.config import DDIMConfig
 from ddim_tutorial.core.network import build_network
-from ddim_tutorial.data.normalization import ImageNormalizer
 from ddim_tutorial.core.predictions import make_denoiser, null_label_of, prediction_targets
 from ddim_tutorial.core.sampling import reverse_diffusion, sample
 from ddim_tutorial.core.schedule import diffusion_schedule, path_parameters
+from ddim_tutorial.data.normalization import ImageNormalizer
 from ddim_tutorial.runtime import distribution
 from ddim_tutorial.runtime.arrays import dtype_policy, images_and_labels
-from ddim_tutorial.runtime.backends import auto_jit_compile
+from ddim_tutorial.runtime.backends import compile_options
 from ddim_tutorial.runtime.compiled_sampling import CompiledSampler
 from ddim_tutorial.runtime.distribution import replica_draw, scale_loss_for_replicas
 from ddim_tutorial.runtime.ema import update_ema, update_ema_in_jax_state
@@ -242,32 +240,17 @@ class DiffusionModel(keras.Model):
     def compile(self, optimizer: Any = None, loss: Any = None, **kwargs) -> None:
         """Compile with the reference's AdamW and the config's speed settings unless overridden.
 
-        ``loss`` is ``"mae"`` or ``"mse"``, the pixel loss on the predicted noise; it
-        replaces ``config.loss``, so that checkpoints and ``get_config`` record the loss
-        that really trains. ``jit_compile="auto"`` (the config's default) means XLA on JAX
-        (``jax.jit`` is how JAX compiles a step at all) and on TensorFlow with a GPU or TPU
-        (not under a MirroredStrategy, as Keras decides), and never ``torch.compile`` on
-        PyTorch; ``True`` or ``False``, in the config or here, is honoured as given.
+        ``loss`` (``"mae"`` or ``"mse"``, the pixel loss) replaces ``config.loss``, so that checkpoints
+        record the loss that really trains; ``jit_compile="auto"`` is resolved per backend and device
+        (:func:`~ddim_tutorial.runtime.backends.compile_options`).
         """
         if loss is not None:
-            if not isinstance(loss, str) or loss not in _PIXEL_LOSSES:
-                raise ValueError(f"compile(loss={loss!r}) is invalid: use 'mae' or 'mse' (DDIMConfig.loss, "
-                                 "which checkpoints record); for another loss, override compute_loss.")
-            self.config = self.config.replace(loss=loss)
-        config = self.config
+            self.config = self.config.replace(loss=check_loss(loss))
+        config, setup = self.config, self._device_setup
         self.pixel_loss = _PIXEL_LOSSES[config.loss]
-        setup = self._device_setup
-        kwargs.setdefault("jit_compile", config.jit_compile)
-        if kwargs["jit_compile"] == "auto" and not kwargs.get("run_eagerly"):
-            kwargs["jit_compile"] = auto_jit_compile(distributed=setup is not None and setup.strategy is not None)
-        kwargs.setdefault("steps_per_execution", config.steps_per_execution)
-        if keras.backend.backend() == "torch" and kwargs["steps_per_execution"] != 1:
-            # Keras runs PyTorch one step at a time; keep the config portable across backends.
-            warnings.warn(f"steps_per_execution={kwargs['steps_per_execution']} has no effect on the PyTorch "
-                          "backend (Keras supports only 1 there); training one step per call.", stacklevel=2)
-            kwargs["steps_per_execution"] = 1
-        # The optimizer's variables must be mirrored like the model's (TensorFlow).
-        with setup.scope() if setup is not None else contextlib.nullcontext():
+        kwargs = compile_options(kwargs, jit_compile=config.jit_compile, steps_per_execution=config.steps_per_execution,
+                                 distributed=setup is not None and setup.strategy is not None)
+        with setup.scope() if setup is not None else contextlib.nullcontext():  # mirrored optimizer (TensorFlow)
             if optimizer is None:
                 optimizer = keras.optimizers.AdamW(learning_rate=config.learning_rate,
                                                    weight_decay=config.weight_decay)

@@ -88,7 +88,8 @@ def components_from_predictions(predictions: Any, noisy_images: Any, noise_rates
         rate_sums = signal_rates + noise_rates
         return ((noisy_images + signal_rates * predictions) / rate_sums,
                 (noisy_images - noise_rates * predictions) / rate_sums)
-    return noise_rates * noisy_images + signal_rates * predictions, signal_rates * noisy_images - noise_rates * predictions
+    return (noise_rates * noisy_images + signal_rates * predictions,
+            signal_rates * noisy_images - noise_rates * predictions)
 
 
 def prediction_targets(images: Any, noises: Any, noise_rates: Any, signal_rates: Any,

@@ -20,8 +20,15 @@ import keras
 import numpy as np
 from keras import ops
 
-from ddim_tutorial.checks import (SAMPLERS, check_guidance, check_path_and_prediction, check_positive_int,
-                                  check_prediction_type, check_sampler, check_sampling_args)
+from ddim_tutorial.checks import (
+    SAMPLERS,
+    check_guidance,
+    check_path_and_prediction,
+    check_positive_int,
+    check_prediction_type,
+    check_sampler,
+    check_sampling_args,
+)
 from ddim_tutorial.core.predictions import make_denoiser, null_label_of
 from ddim_tutorial.core.schedule import onto_path, path_parameters, path_rates
 from ddim_tutorial.runtime.random import step_noise

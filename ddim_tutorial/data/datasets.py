@@ -33,9 +33,9 @@ import keras
 import numpy as np
 
 from ddim_tutorial.checks import SOURCES, check_positive_int
-from ddim_tutorial.runtime.arrays import iterate_batches, to_numpy
 from ddim_tutorial.data.folders import SPLITS, folder_class_names, load_image_folder
 from ddim_tutorial.data.synthetic import SYNTHETIC_CLASS_NAMES, synthetic_flowers
+from ddim_tutorial.runtime.arrays import iterate_batches, to_numpy
 
 __all__ = ["load_dataset", "DatasetUnavailableError", "batch_images", "take_images", "class_names"]
 

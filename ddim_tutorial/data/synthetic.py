@@ -88,7 +88,8 @@ def _draw_background(rng: np.random.Generator, grid_x: np.ndarray, grid_y: np.nd
     brightness = 1.15 - rng.uniform(0.1, 0.4) * grid_y  # light falls from above
     for _ in range(3):  # smooth, low-frequency variation of light
         fx, fy = (float(f) for f in rng.uniform(0.5, 3.0, size=2) * np.where(rng.random(2) < 0.5, -1, 1))
-        brightness += rng.uniform(0.03, 0.09) * np.sin(2 * np.pi * (fx * grid_x + fy * grid_y) + rng.uniform(0, 2 * np.pi))
+        phase = 2 * np.pi * (fx * grid_x + fy * grid_y) + rng.uniform(0, 2 * np.pi)
+        brightness += rng.uniform(0.03, 0.09) * np.sin(phase)
     grain = 0.03 * rng.standard_normal(size=grid_x.shape, dtype=np.float32)
     brightness *= 1.0 + _blur(grain[None], passes=1)[0]
     image = brightness[None] * base

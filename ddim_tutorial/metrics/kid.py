@@ -35,8 +35,13 @@ import numpy as np
 from keras import ops
 
 from ddim_tutorial.checks import check_positive_int
+from ddim_tutorial.metrics.inception import (
+    as_pixel_batch,
+    build_inception_encoder,
+    extract_features,
+    iterate_pixel_batches,
+)
 from ddim_tutorial.runtime.arrays import to_numpy
-from ddim_tutorial.metrics.inception import as_pixel_batch, build_inception_encoder, extract_features, iterate_pixel_batches
 
 __all__ = ["KID", "KIDResult", "compute_kid", "kid_from_features", "kid_per_batch", "polynomial_kernel"]
 
@@ -189,7 +194,8 @@ def _native_array_functions(dtype: str) -> _ArrayFunctions:
     if backend == "tensorflow":
         import tensorflow as tf
 
-        return _ArrayFunctions(cast=lambda x: tf.cast(x, dtype), count=lambda x, axis: tf.cast(tf.shape(x)[axis], dtype),
+        return _ArrayFunctions(cast=lambda x: tf.cast(x, dtype),
+                               count=lambda x, axis: tf.cast(tf.shape(x)[axis], dtype),
                                pairwise_dots=lambda a, b: tf.linalg.matmul(a, b, transpose_b=True),
                                total=tf.reduce_sum, trace=tf.linalg.trace)
     if backend == "jax":

@@ -30,10 +30,10 @@ from typing import Any
 
 import numpy as np
 
-from ddim_tutorial.training.checkpoints import CheckpointError
-from ddim_tutorial.training.driver import duration_text
 from ddim_tutorial.config import DEFAULT_GUIDANCE_SCALE, DDIMConfig
 from ddim_tutorial.metrics.evaluation import validation_noise_loss
+from ddim_tutorial.training.checkpoints import CheckpointError
+from ddim_tutorial.training.driver import duration_text
 
 __all__ = ["BundledModelError", "available", "card", "load", "default_name", "bundled_dir", "validation_noise_loss",
            "export", "write_card", "wall_time_seconds", "reference_samples", "BUNDLED_ROOT", "FULL_BUDGET_IMAGES",
@@ -171,7 +171,7 @@ def load(name: str = "flowers32") -> Any:
         raise BundledModelError(f"the bundled model {name!r} is damaged: {weights} cannot be loaded "
                                 f"({type(err).__name__}: {str(err).strip().splitlines()[0][:160]}). "
                                 f"{_REPAIR}") from err
-    for weight, ema_weight in zip(model.network.weights, model.ema_network.weights):
+    for weight, ema_weight in zip(model.network.weights, model.ema_network.weights, strict=True):
         weight.assign(ema_weight)
     normalizer = info["normalizer"]
     model.set_normalizer(np.asarray(normalizer["mean"]), np.asarray(normalizer["variance"]))
@@ -364,8 +364,8 @@ def write_card(info: dict[str, Any]) -> str:
     values = dict(c=config, t=training, e=evaluation, info=info, seen=seen, rate=rate,
                   float16_vs_float32=float16_vs_float32, keras_log_images=keras_log_images,
                   widths="/".join(str(w) for w in config["widths"]), loss=config["loss"].upper(),
-                  prediction_type={"flow": "flow velocity (noise - image)"}.get(config.get("prediction_type"),
-                                                                                  config.get("prediction_type", "noise")),
+                  prediction_type={"flow": "flow velocity (noise - image)"}.get(
+                      config.get("prediction_type"), config.get("prediction_type", "noise")),
                   method=("flow matching on the straight path (noise rate + signal rate = 1), sampled with DDIM "
                           "steps, which are Euler steps there" if config.get("path") == "linear"
                           else "DDIM on the cosine path"),

@@ -12,9 +12,10 @@ import contextlib
 import importlib.util
 import os
 import sys
+import warnings
 
 __all__ = ["BACKENDS", "DEFAULT_BACKEND", "BackendError", "select_backend", "accelerator_available",
-           "auto_jit_compile", "no_grad", "inference_mode", "keras_backend", "software_versions"]
+           "auto_jit_compile", "compile_options", "no_grad", "inference_mode", "keras_backend", "software_versions"]
 
 #: Keras backends the package supports; each needs the package of the same name.
 BACKENDS = ("tensorflow", "jax", "torch")
@@ -87,6 +88,21 @@ def auto_jit_compile(distributed: bool = False) -> bool:
     if backend in ("jax", "torch"):
         return backend == "jax"
     return not distributed and accelerator_available()
+
+
+def compile_options(options: dict, *, jit_compile: bool | str, steps_per_execution: int,
+                    distributed: bool = False) -> dict:
+    """Keras ``compile``'s speed options: the config's values where ``options`` has none, ``"auto"``
+    resolved by :func:`auto_jit_compile`, and one step per execution on PyTorch (the only one Keras
+    supports there), with a warning, so that one config runs on every backend."""
+    options = {"jit_compile": jit_compile, "steps_per_execution": steps_per_execution, **options}
+    if options["jit_compile"] == "auto" and not options.get("run_eagerly"):
+        options["jit_compile"] = auto_jit_compile(distributed)
+    if keras_backend() == "torch" and options["steps_per_execution"] != 1:
+        warnings.warn(f"steps_per_execution={options['steps_per_execution']} has no effect on the PyTorch "
+                      "backend (Keras supports only 1 there); training one step per call.", stacklevel=3)
+        options["steps_per_execution"] = 1
+    return options
 
 
 def no_grad() -> contextlib.AbstractContextManager:

@@ -26,7 +26,6 @@ import math
 import os
 import sys
 import warnings
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 

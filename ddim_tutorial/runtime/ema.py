@@ -8,7 +8,6 @@ passes in and out.
 
 from __future__ import annotations
 
-
 import keras
 from keras import ops
 

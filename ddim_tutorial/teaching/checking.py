@@ -138,7 +138,7 @@ def _outputs(raw: Any, trial: Trial, names: tuple, squeeze: bool) -> tuple[list 
     if len(names) > 1 and (not isinstance(raw, (tuple, list)) or len(raw) != len(names)):
         return None, f"returned {with_article(type(raw).__name__)}, not the {len(names)} outputs ({', '.join(names)}),"
     arrays = []
-    for part, want, name in zip(raw if len(names) > 1 else [raw], trial.expected, names):
+    for part, want, name in zip(raw if len(names) > 1 else [raw], trial.expected, names, strict=False):
         array, problem = _read(part, name)
         if problem:
             return None, problem
@@ -163,7 +163,8 @@ def _diagnose(exercise: str, trials: list[Trial], results: list, names: tuple, c
               atol: float) -> CheckResult:
     """Name what is wrong: a known mistake, a sign, a constant factor, else the largest difference."""
     for label in trials[0].alternatives:
-        if all(all(close(g, a) for g, a in zip(got, t.alternatives[label])) for t, got in zip(trials, results)):
+        if all(all(close(g, a) for g, a in zip(got, t.alternatives[label], strict=False))
+               for t, got in zip(trials, results, strict=True)):
             return fail(exercise, label)
     for k, name in enumerate(names):
         got = np.concatenate([r[k].ravel() for r in results])
@@ -178,8 +179,9 @@ def _diagnose(exercise: str, trials: list[Trial], results: list, names: tuple, c
             if abs(c + 1.0) < 1e-3:
                 return fail(exercise, f"has the wrong sign: its {name} is exactly minus the package's")
             return fail(exercise, f"is off by a constant factor: its {name} is {c:.4g} times the package's")
-    diff, i, k = max((float(np.max(np.abs(g - e))), i, k) for i, (t, got) in enumerate(zip(trials, results))
-                     for k, (g, e) in enumerate(zip(got, t.expected)))
+    diff, i, k = max((float(np.max(np.abs(g - e))), i, k)
+                     for i, (t, got) in enumerate(zip(trials, results, strict=True))
+                     for k, (g, e) in enumerate(zip(got, t.expected, strict=False)))
     trial, got, want = trials[i], results[i][k], trials[i].expected[k]
     index = tuple(int(j) for j in np.unravel_index(np.argmax(np.abs(got - want)), got.shape))
     return fail(exercise, f"differs from the package by up to {diff:.3g} in the {names[k]} {trial.where}"
@@ -201,7 +203,7 @@ def compare(exercise: str, fn: Callable, trials: list[Trial], names: tuple = ("o
             return fail(exercise, f"{problem} {trial.where}")
         results.append(got)
     close = functools.partial(np.allclose, rtol=rtol, atol=atol)
-    if all(close(g, e) for t, got in zip(trials, results) for g, e in zip(got, t.expected)):
+    if all(close(g, e) for t, got in zip(trials, results, strict=True) for g, e in zip(got, t.expected, strict=False)):
         return CheckResult(exercise, True, f"{exercise}: passed, your function matches the package on "
                                            f"{len(trials)} random cases{note}.")
     return _diagnose(exercise, trials, results, names, close, atol)

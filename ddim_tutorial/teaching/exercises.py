@@ -22,8 +22,19 @@ from typing import Any
 
 import numpy as np
 
-from ddim_tutorial.teaching.checking import (KIND, CheckResult, Trial, compare, exercise_checker, fail, positional_arity, raised,
-                       student_inputs, to_numpy, with_article)
+from ddim_tutorial.teaching.checking import (
+    KIND,
+    CheckResult,
+    Trial,
+    compare,
+    exercise_checker,
+    fail,
+    positional_arity,
+    raised,
+    student_inputs,
+    to_numpy,
+    with_article,
+)
 
 __all__ = ["CheckResult", "check", "EXERCISES", "check_schedule", "check_forward_noise",
            "check_sinusoidal_embedding", "check_residual_block", "check_loss", "check_ddim_step",
@@ -40,9 +51,9 @@ def _schedule(times: Any, lo: float = 0.02, hi: float = 0.95) -> tuple[np.ndarra
 def _mix(images: Any, noises: Any, image_rates: Any, noise_rates: Any) -> np.ndarray:
     """``image_rates * images + noise_rates * noises`` by the package: a deterministic DDIM step
     remixes an image and a noise at given rates, the same mix as ``DiffusionModel.call``."""
-    from ddim_tutorial.core.sampling import ddim_step
-
     from keras import ops
+
+    from ddim_tutorial.core.sampling import ddim_step
 
     noises, images, noise_rates, image_rates = (ops.convert_to_tensor(np.asarray(value, "float32"))
                                                 for value in (noises, images, noise_rates, image_rates))
@@ -109,7 +120,8 @@ def check_sinusoidal_embedding(fn: Callable) -> CheckResult:
     for seed, (dims, lo, hi, shape) in enumerate(cases if maximum >= 4 else [(32, 1.0, 1000.0, (4, 1, 1, 1)),
                                                                              (32, 1.0, 1000.0, (3, 1))]):
         variances, tensors = np.random.default_rng(seed).uniform(0.0, 1.0, shape).astype(np.float32), seed == 1
-        layer = lambda low, high, dims=dims: to_numpy(SinusoidalEmbedding(dims, low, high)(variances))  # noqa: E731
+        layer = lambda low, high, dims=dims, variances=variances: to_numpy(  # noqa: E731
+            SinusoidalEmbedding(dims, low, high)(variances))
         expected = layer(lo, hi)
         arguments = student_inputs((variances,), tensors) + ((dims, lo, hi) if maximum >= 4 else ())
         trials.append(Trial(arguments, (expected,),
@@ -172,7 +184,7 @@ def _copy_weights(source: Any, target: Any, rng: np.random.Generator) -> bool:
         if match is None:
             return False
         free.remove(match)
-        for weight, twin in zip(layer.weights, match.weights):
+        for weight, twin in zip(layer.weights, match.weights, strict=True):
             shape = tuple(weight.shape)
             value = (rng.uniform(0.5, 1.5, shape) if "variance" in weight.name else 0.3 * rng.standard_normal(shape)
                      if len(shape) == 1 else rng.standard_normal(shape) / math.sqrt(np.prod(shape[:-1])))
@@ -355,7 +367,7 @@ def check_guidance(fn: Callable) -> CheckResult:
             return keras.ops.convert_to_tensor(
                 np.stack([answers[int(label)][i % len(answers[0])] for i, label in enumerate(labels)]))
 
-        def guided(c, u, w):
+        def guided(c, u, w, answers=answers, conditional=conditional, unconditional=unconditional):
             answers[0], answers[1] = c, u
             result = to_numpy(network_predictions(toy_network, np.zeros_like(c), np.full((len(c), 1, 1, 1), 0.5,
                                                   np.float32), null_label=1, class_labels=np.zeros(len(c), "int32"),

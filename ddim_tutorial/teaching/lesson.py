@@ -41,8 +41,8 @@ from typing import Any
 import numpy as np
 
 from ddim_tutorial.checks import check_positive_int
-from ddim_tutorial.runtime.backends import BACKENDS, BackendError, accelerator_available, select_backend
 from ddim_tutorial.config import DDIMConfig
+from ddim_tutorial.runtime.backends import BACKENDS, BackendError, accelerator_available, select_backend
 from ddim_tutorial.teaching.exercises import check  # re-exported: lessons check students' code with lesson.check
 
 __all__ = [
@@ -201,8 +201,12 @@ def kid_weights() -> str | None:
     """
     import warnings
 
-    from ddim_tutorial.metrics.inception import (WEIGHTS_ENV_VAR, InceptionWeightsUnavailableError, RandomInceptionWeightsWarning,
-                            resolve_inception_weights)
+    from ddim_tutorial.metrics.inception import (
+        WEIGHTS_ENV_VAR,
+        InceptionWeightsUnavailableError,
+        RandomInceptionWeightsWarning,
+        resolve_inception_weights,
+    )
 
     if fast_mode():
         return None

@@ -172,7 +172,7 @@ def plot_schedules(min_signal_rate: float = 0.02, max_signal_rate: float = 0.95,
     marked_noise, marked_signal = (ops.convert_to_numpy(r) for r in
                                    diffusion_schedule(marked, min_signal_rate, max_signal_rate))
     circle_ax.scatter(marked_noise, marked_signal, color="tab:purple", zorder=3)
-    for t, x, y in zip(marked, marked_noise, marked_signal):
+    for t, x, y in zip(marked, marked_noise, marked_signal, strict=True):
         circle_ax.plot([0, x], [0, y], color="tab:purple", alpha=0.25, lw=1)
         circle_ax.annotate(f"t={t:g}", (x, y), textcoords="offset points", xytext=(5, 4), fontsize=8)
     circle_ax.set_xlim(0, 1.08)
@@ -214,7 +214,7 @@ def plot_noising(noisy_images: Any, times: Sequence[float], signal_rates: Sequen
                          "one column per diffusion time.")
     rows, cols = noisy_images.shape[:2]
     titles = []
-    for t, s, n in zip(times, signal_rates, noise_rates):
+    for t, s, n in zip(times, signal_rates, noise_rates, strict=True):
         snr = float(s) ** 2 / max(float(n) ** 2, 1e-12)
         titles.append(f"t={float(t):.2f}\nSNR {snr:.3g} ({10 * math.log10(snr):+.0f} dB)")
     fig = image_grid(noisy_images.reshape(rows * cols, *noisy_images.shape[2:]), cols,
@@ -284,7 +284,7 @@ def plot_trajectory(steps: Sequence[Any], denormalize: Callable[[Any], Any], *, 
     noisy = [ops.convert_to_numpy(denormalize(steps[i].noisy_images))[image_index] for i in chosen]
     predicted = [ops.convert_to_numpy(denormalize(steps[i].pred_images))[image_index] for i in chosen]
     times = [float(ops.convert_to_numpy(steps[i].diffusion_times).reshape(-1)[0]) for i in chosen]
-    titles = [f"step {steps[i].step + 1}\nt={t:.2f}" for i, t in zip(chosen, times)] + [""] * len(chosen)
+    titles = [f"step {steps[i].step + 1}\nt={t:.2f}" for i, t in zip(chosen, times, strict=True)] + [""] * len(chosen)
     return image_grid(np.stack(noisy + predicted), len(chosen), titles=titles,
                       row_labels=["noisy image", "predicted image"], size=size)
 
@@ -306,11 +306,12 @@ def plot_sampler_comparison(reference: Any, samples: Sequence[Any], labels: Sequ
         raise ValueError(f"{len(samples)} sets of samples but {len(labels)} labels; give one label per set.")
     check_positive_int("num_images", num_images)
     count = min(num_images, len(reference))
-    for label, images in zip(labels, samples):
+    for label, images in zip(labels, samples, strict=True):
         if images.shape[1:] != reference.shape[1:] or len(images) < count:
             raise ValueError(f"the samples labelled {label!r} have shape {images.shape}; they must be images "
                              f"like the reference {reference.shape}, from the same noise.")
-    rows = [(reference_label, reference[:count])] + [(label, images[:count]) for label, images in zip(labels, samples)]
+    rows = [(reference_label, reference[:count])] + [(label, images[:count])
+                                                     for label, images in zip(labels, samples, strict=True)]
     fig = Figure(figsize=(2 * count * size + 0.4, len(rows) * size + 0.3))
     axes = fig.subplots(len(rows), 2 * count, squeeze=False)
     for row, (label, images) in enumerate(rows):
@@ -356,7 +357,7 @@ def plot_history(history: Any, metrics: Sequence[str] = ("n_loss", "i_loss")) ->
     labels = {"n_loss": "noise loss", "i_loss": "image loss", "kid": "KID"}
     fig = Figure(figsize=(5 * len(present), 3.4))
     axes = np.atleast_1d(fig.subplots(1, len(present)))
-    for ax, metric in zip(axes, present):
+    for ax, metric in zip(axes, present, strict=True):
         for key, style in ((metric, "-"), (f"val_{metric}", "--")):
             if key in data:
                 epochs = np.arange(1, len(data[key]) + 1)
@@ -378,7 +379,7 @@ def plot_kid_kernels(kernel_real: Any, kernel_generated: Any, kernel_cross: Any,
     high = max(float(m.max()) for m in matrices)
     fig = Figure(figsize=(11, 3.6))
     axes = fig.subplots(1, 3)
-    for ax, matrix, title in zip(axes, matrices, titles):
+    for ax, matrix, title in zip(axes, matrices, titles, strict=True):
         image = ax.imshow(matrix, cmap="viridis", vmin=low, vmax=high)
         ax.set_title(f"{title}\nmean {matrix.mean():.3g}", fontsize=10)
         ax.set_xticks([])

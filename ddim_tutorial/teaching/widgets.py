@@ -49,8 +49,8 @@ from typing import Any
 import numpy as np
 
 from ddim_tutorial.checks import check_generative_model, check_positive_int
-from ddim_tutorial.runtime.arrays import to_numpy
 from ddim_tutorial.config import DEFAULT_GUIDANCE_SCALE
+from ddim_tutorial.runtime.arrays import to_numpy
 from ddim_tutorial.teaching.explorer import Explorer, css_class, import_ipywidgets, slider, toggle_buttons
 from ddim_tutorial.teaching.plotting import image_grid, plot_schedules, plot_trajectory, to_pixels
 
@@ -422,7 +422,8 @@ class GuidanceExplorer(Explorer):
 
 
 def guidance_explorer(model: Any, class_names: list[str] | None = None, num_images: int = 6, *, class_label: int = 0,
-                      guidance_scale: float = DEFAULT_GUIDANCE_SCALE, max_guidance: float = 10.0, steps: int | None = None,
+                      guidance_scale: float = DEFAULT_GUIDANCE_SCALE, max_guidance: float = 10.0,
+                      steps: int | None = None,
                       max_steps: int = 50, seed: int = 0, live: bool | str = "auto") -> GuidanceExplorer:
     """A species picker and a guidance-scale slider over a grid of one class-conditional model's images.
 

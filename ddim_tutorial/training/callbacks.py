@@ -23,9 +23,9 @@ from typing import Any
 import keras
 import numpy as np
 
-from ddim_tutorial.training.checkpoints import save_checkpoint
 from ddim_tutorial.config import DEFAULT_GUIDANCE_SCALE
 from ddim_tutorial.teaching.plotting import grid_shape, save_image_grid
+from ddim_tutorial.training.checkpoints import save_checkpoint
 
 __all__ = ["SampleGridCallback", "CheckpointCallback", "NaNGuard", "NonFiniteLossError"]
 

@@ -23,11 +23,18 @@ from typing import Any, Iterable
 
 import keras
 
-from ddim_tutorial.training.callbacks import GRID_COLS, GRID_ROWS, CheckpointCallback, NaNGuard, SampleGridCallback
-from ddim_tutorial.training.checkpoints import (ARCHITECTURE_FIELDS, CheckpointError, checkpoint_exists, listed_differences,
-                          load_weights_into, read_checkpoint_config, read_training_state)
 from ddim_tutorial.checks import check_positive_int
 from ddim_tutorial.config import DDIMConfig
+from ddim_tutorial.training.callbacks import GRID_COLS, GRID_ROWS, CheckpointCallback, NaNGuard, SampleGridCallback
+from ddim_tutorial.training.checkpoints import (
+    ARCHITECTURE_FIELDS,
+    CheckpointError,
+    checkpoint_exists,
+    listed_differences,
+    load_weights_into,
+    read_checkpoint_config,
+    read_training_state,
+)
 from ddim_tutorial.training.interrupts import InterruptCallback, StopOnSignals
 
 __all__ = ["train", "describe_run", "estimate_seconds", "SAMPLES_DIR", "HISTORY_FILE"]
@@ -176,7 +183,8 @@ def duration_text(seconds: float) -> str:
     return f"{hours} h {minutes} min" if hours and seconds >= 90 * 60 else f"{round(seconds / 60)} min"
 
 
-def describe_run(model: Any, train_data: Any, validation_data: Any, epochs: int, *, grid_images: int = GRID_IMAGES) -> str:
+def describe_run(model: Any, train_data: Any, validation_data: Any, epochs: int, *,
+                 grid_images: int = GRID_IMAGES) -> str:
     """One or two lines, printed before ``fit``: what this run trains and about how long it takes here."""
     config = model.config
     train_batches = batches_per_epoch(train_data)
