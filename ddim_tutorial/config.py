@@ -140,7 +140,7 @@ class DDIMConfig:
         if self.class_names and (len(self.class_names) != self.num_classes
                                  or not all(isinstance(name, str) for name in self.class_names)):
             _fail("class_names", self.class_names, f"must be empty or num_classes={self.num_classes} names")
-        factor = 2 ** (len(self.widths) - 1)
+        factor = self.network_stride
         if self.image_size % factor:
             _fail("image_size", self.image_size,
                   f"must be divisible by 2**(len(widths)-1) = {factor} so the U-Net can halve it "

@@ -113,8 +113,8 @@ def _open_model(name_or_folder: str) -> Any:
 
 
 def run_sample(args: argparse.Namespace) -> int:
+    from ddim_tutorial.data.pictures import save_image_grid
     from ddim_tutorial.pretrained import presets as pretrained
-    from ddim_tutorial.teaching.plotting import save_image_grid
     from ddim_tutorial.training.checkpoints import load_checkpoint
 
     picture = _check_picture_path(args.out)

@@ -26,7 +26,7 @@ import math
 import os
 import sys
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from ddim_tutorial.checks import check_positive_int
@@ -47,7 +47,6 @@ class DeviceSetup:
     strategy: Any = None  # tf.distribute.MirroredStrategy (TensorFlow, several devices)
     distribution: Any = None  # keras.distribution.DataParallel (JAX, several devices)
     virtual: bool = False  # devices are slices of one CPU: right answers, no speed-up
-    notes: list[str] = field(default_factory=list)
 
     @property
     def num_replicas(self) -> int:

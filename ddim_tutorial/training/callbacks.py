@@ -24,7 +24,7 @@ import keras
 import numpy as np
 
 from ddim_tutorial.config import DEFAULT_GUIDANCE_SCALE
-from ddim_tutorial.teaching.plotting import grid_shape, save_image_grid
+from ddim_tutorial.data.pictures import grid_shape, save_image_grid
 from ddim_tutorial.training.checkpoints import save_checkpoint
 
 __all__ = ["SampleGridCallback", "CheckpointCallback", "NaNGuard", "NonFiniteLossError"]
@@ -56,7 +56,6 @@ class SampleGridCallback(keras.callbacks.Callback):
         self.diffusion_steps = diffusion_steps
         self.seed = seed
         self.initial_noise = None
-        self.last_path: Path | None = None
 
     def on_train_begin(self, logs: dict | None = None) -> None:
         if self.initial_noise is None:
@@ -69,7 +68,7 @@ class SampleGridCallback(keras.callbacks.Callback):
         labels = (dict(class_labels=np.arange(num_images) % num_classes, guidance_scale=DEFAULT_GUIDANCE_SCALE)
                   if num_classes else {})
         images = self.model.generate(num_images, self.diffusion_steps, initial_noise=self.initial_noise, **labels)
-        self.last_path = save_image_grid(images, self.directory / f"epoch_{epoch + 1:03d}.png",
+        save_image_grid(images, self.directory / f"epoch_{epoch + 1:03d}.png",
                                          num_rows=self.num_rows, num_cols=self.num_cols)
 
 

@@ -57,7 +57,6 @@ class InterruptCallback(keras.callbacks.Callback):
         self.signal_number: int | None = None
         self.initial_epoch = 0
         self._epoch = 0
-        self._batch = 0
 
     @property
     def requested(self) -> bool:
@@ -67,11 +66,10 @@ class InterruptCallback(keras.callbacks.Callback):
         self.signal_number = signal_number
 
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
-        self._epoch, self._batch = epoch, 0
+        self._epoch = epoch
         self.check(f"the start of epoch {epoch + 1}")
 
     def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
-        self._batch = batch + 1
         self.check(f"epoch {self._epoch + 1}, batch {batch + 1}")
 
     def on_test_batch_end(self, batch: int, logs: dict | None = None) -> None:
