@@ -364,17 +364,17 @@ def write_card(info: dict[str, Any]) -> str:
     values = dict(c=config, t=training, e=evaluation, info=info, seen=seen, rate=rate,
                   float16_vs_float32=float16_vs_float32, keras_log_images=keras_log_images,
                   widths="/".join(str(w) for w in config["widths"]), loss=config["loss"].upper(),
-                  prediction_type={"flow": "flow velocity (noise - image)"}.get(
-                      config.get("prediction_type"), config.get("prediction_type", "noise")),
+                  prediction_type={"flow": "flow velocity (noise - image)"}.get(config["prediction_type"],
+                                                                                  config["prediction_type"]),
                   method=("flow matching on the straight path (noise rate + signal rate = 1), sampled with DDIM "
-                          "steps, which are Euler steps there" if config.get("path") == "linear"
+                          "steps, which are Euler steps there" if config["path"] == "linear"
                           else "DDIM on the cosine path"),
-                  class_names=", ".join(config.get("class_names") or []), guidance=DEFAULT_GUIDANCE_SCALE,
+                  class_names=", ".join(config["class_names"]), guidance=DEFAULT_GUIDANCE_SCALE,
                   augmentation="horizontal flips" if config["augment_flip"] else "none",
                   final_train=_fmt(training.get("final_train_noise_loss")),
                   final_val=_fmt(training.get("final_val_noise_loss_keras")))
     rows = [(key, template.format(**values)) for key, template in _CARD_ROWS
-            if key != "Labels" or config.get("num_classes")]  # only a class-conditional model has labels
+            if key != "Labels" or config["num_classes"]]  # only a class-conditional model has labels
     table = "\n".join(f"| {key} | {value} |" for key, value in rows)
     recomputed = evaluation.get("recomputed")
     if recomputed:
