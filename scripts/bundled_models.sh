@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Train and export the three models that ship in ddim_tutorial/bundled/ (see their model cards).
+# Train and export the three models that ship in ddim_tutorial/pretrained/bundled/ (see their model cards).
 #   bash scripts/bundled_models.sh train flowers32     # 1 h 54 min on 2 CPU cores, in the background is fine
 #   bash scripts/bundled_models.sh train flowers64     # the reference network: a GPU, or about 6 CPU hours
 #   bash scripts/bundled_models.sh resume flowers64    # continue a stopped run (same command, --resume)

@@ -1,6 +1,6 @@
 """Trained models that ship inside the package, so a lesson can sample flowers in seconds, offline.
 
-Each bundled model is a folder ``ddim_tutorial/bundled/NAME/`` holding only what sampling
+Each bundled model is a folder ``ddim_tutorial/pretrained/bundled/NAME/`` holding only what sampling
 needs:
 
 * ``ema.weights.h5``: the EMA network (Keras' ``*.weights.h5`` layout, values stored as
@@ -73,7 +73,7 @@ PROVENANCE = (f"The {FLOWERS12_TRAIN_IMAGES + FLOWERS12_TEST_IMAGES} photographs
               "weights trained on them are.")
 _REPAIR = ("Reinstall the package to get it back (pip install --force-reinstall --no-deps \"ddim-tutorial @ "
            "git+https://github.com/ddim-tutorial/ddim-tutorial\"), or in a clone run "
-           "`git checkout -- ddim_tutorial/bundled`.")
+           "`git checkout -- ddim_tutorial/pretrained/bundled`.")
 
 
 class BundledModelError(CheckpointError):
