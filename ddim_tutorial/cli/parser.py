@@ -202,8 +202,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     export = command("export", commands.run_export, None,
                      "turn a training checkpoint into a bundled model (float16 EMA weights, config, model card)",
-                     "Write ddim_tutorial/pretrained/bundled/NAME/ from a checkpoint: the EMA weights in float16, the config "
-                     "and normalizer, reference samples, and a model card with the measured figures.")
+                     "Write ddim_tutorial/pretrained/bundled/NAME/ from a checkpoint: the EMA weights in float16, "
+                     "the config and normalizer, reference samples, and a model card with the measured figures.")
     export.add_argument("--checkpoint", required=True, metavar="DIR", help="the checkpoint to ship (e.g. runs/f/last)")
     export.add_argument("--name", required=True, help="the bundled model's name, e.g. flowers32")
     export.add_argument("--data-dir", required=True, metavar="DIR",

@@ -13,7 +13,7 @@ import contextlib
 from typing import Any
 
 import keras
-from keras import layers, ops
+from keras import ops
 
 from ddim_tutorial.checks import check_loss, check_positive_int, check_sampler, check_seed
 from ddim_tutorial.config import DDIMConfig
@@ -97,12 +97,7 @@ class DiffusionModel(keras.Model):
                            weights=config.kid_weights)
         self.pixel_loss = _PIXEL_LOSSES[config.loss]
         self._sampler = None
-        if setup is not None and setup.strategy is not None and setup.distributed:
-            # Batch statistics over the whole global batch, as on one device (TensorFlow only;
-            # JAX's DataParallel computes them globally by construction).
-            for layer in self.network.layers:
-                if isinstance(layer, layers.BatchNormalization):
-                    layer.synchronized = True
+        distribution.synchronize_batch_statistics(self.network, setup)
         self.built = True  # every sublayer is built above; weights can be loaded right away
 
     # ------------------------------------------------------------- serialization
@@ -166,11 +161,8 @@ class DiffusionModel(keras.Model):
     def call(self, images: Any, training: bool = False) -> dict[str, Any]:
         """The training forward pass: noise the images at random times and predict the noise.
 
-        ``images`` is a batch of images, or for a class-conditional model (``config.num_classes
-        > 0``) a dict ``{"images": ..., "class_labels": ...}`` as ``load_dataset(...,
-        labels=True)`` yields; in training each label becomes "no label" with probability
-        ``config.label_dropout``, so that the same network also learns the unconditional model.
-        """
+        A class-conditional model takes ``{"images": ..., "class_labels": ...}`` batches
+        (``load_dataset(..., labels=True)``)."""
         images, class_labels = images_and_labels(images)
         images = self.normalize(ops.cast(images, "float32"))
         shape = tuple(images.shape) if None not in images.shape else ops.shape(images)
@@ -207,14 +199,9 @@ class DiffusionModel(keras.Model):
         return replica_draw(self._device_setup, lambda n: random((n, *shape[1:]), seed=self.seed_generator), shape)
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
-        """The pixel loss (MAE in the reference) on what the network predicts, the noise by default
-        (``config.prediction_type``); noise and image errors as metrics; KID at evaluation.
-
-        The returned loss is scaled for distribution as Keras' own losses are: under a
-        TensorFlow MirroredStrategy each replica returns its loss divided by the number of
-        replicas, because the strategy *sums* the replicas' gradients (and Keras multiplies
-        the reported loss back). The metrics get the unscaled loss.
-        """
+        """The pixel loss (MAE in the reference) on what the network predicts (the noise by default);
+        noise and image errors as metrics; KID at evaluation. Scaled per replica as Keras' own losses
+        are (:func:`~ddim_tutorial.runtime.distribution.scale_loss_for_replicas`)."""
         if y_pred is None:
             y_pred = self(x, training=training)
         noise_loss = ops.mean(self.pixel_loss(y_pred["noises"], y_pred["pred_noises"]))
@@ -297,21 +284,11 @@ class DiffusionModel(keras.Model):
                  class_labels: Any = None, guidance_scale: float = 1.0, use_ema: bool = True) -> Any:
         """Sample ``num_images`` images in pixel space [0, 1] with the EMA network.
 
-        ``seed`` fixes both the initial noise and, with ``eta > 0``, the noise of every step.
-        ``sampler="dpm++2s"`` takes second-order steps on the probability-flow ODE
-        (DPM-Solver++(2S)) instead of the reference's DDIM steps: ``2 * diffusion_steps - 1``
-        network evaluations, deterministic (``eta`` must be 0); see
-        :func:`ddim_tutorial.sampling.dpm_solver_2s_step` and
-        :func:`~ddim_tutorial.sampling.network_evaluations`.
-        By default the whole loop runs compiled (:class:`CompiledSampler`, the same
-        numbers up to float rounding); ``compiled=False`` runs the step-by-step Python loop
-        of the reference, which is easier to step through in a debugger.
-        A class-conditional model (``config.num_classes > 0``) samples the classes in
-        ``class_labels`` (one label for all, or one per image; None: no label), with
-        classifier-free guidance of strength ``guidance_scale`` (1: none, see
-        :func:`ddim_tutorial.predictions.network_predictions`).
-        ``use_ema=False`` samples with the trained weights themselves instead of their average
-        (the step-by-step loop), to show what the EMA changes.
+        ``seed`` fixes the initial noise and, with ``eta > 0``, the noise of every step;
+        ``sampler="dpm++2s"`` takes second-order steps (``2 * steps - 1`` network evaluations).
+        The loop runs compiled unless ``compiled=False`` (the Python loop, for a debugger; the same
+        numbers up to rounding). ``class_labels`` and ``guidance_scale`` steer a class-conditional
+        model; ``use_ema=False`` samples with the trained weights instead of their average.
         """
         self._require_adapted()
         check_seed(seed)

@@ -115,6 +115,17 @@ def reset_devices() -> None:
     _ACTIVE = None
 
 
+def synchronize_batch_statistics(network: Any, setup: DeviceSetup | None) -> None:
+    """Batch statistics over the whole global batch, as on one device: TensorFlow's replicas each see a
+    slice (JAX's DataParallel computes them globally by construction)."""
+    if setup is not None and setup.strategy is not None and setup.distributed:
+        import keras
+
+        for layer in network.layers:
+            if isinstance(layer, keras.layers.BatchNormalization):
+                layer.synchronized = True
+
+
 def suggest_learning_rate(batch_size: int, *, base_batch_size: int = 64, base_learning_rate: float = 1e-3,
                           rule: str = "sqrt") -> float:
     """A starting learning rate for a new batch size, from the reference's 1e-3 at batch 64.
