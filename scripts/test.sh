@@ -21,6 +21,9 @@ if [ -z "${DDIM_DATA_DIR:-}" ] && [ -d ../shared/data/flowers12 ]; then
     export DDIM_DATA_DIR="$(cd ../shared/data/flowers12 && pwd)"
 fi
 
+stamp "ruff (pyproject.toml: pycodestyle, pyflakes, bugbear, import order)"
+.venv/bin/python -m ruff check .
+
 stamp "package tests, TensorFlow backend"
 KERAS_BACKEND=tensorflow .venv/bin/python -m pytest tests --ignore=tests/browser -p no:cacheprovider
 

@@ -1,7 +1,7 @@
 """Tests of the package defects found by the close review of issue 11 (items 1-7 and 10).
 
 Each test failed on the code before the fix. Runs on every backend:
-``KERAS_BACKEND=X pytest tests/test_review_fixes.py``; the data-parallel checks run in
+``KERAS_BACKEND=X pytest tests/./test_review_fixes.py``; the data-parallel checks run in
 subprocesses with two virtual CPU devices, on whichever of TensorFlow and JAX is installed.
 """
 
@@ -23,7 +23,10 @@ import pytest
 from ddim_tutorial.core import model as model_module
 from ddim_tutorial.config import DDIMConfig
 from ddim_tutorial.core.model import DiffusionModel
-from ddim_tutorial.core.sampling import MAX_SEED, reverse_diffusion, step_noise
+from ddim_tutorial.checks import MAX_SEED
+from ddim_tutorial.core.sampling import reverse_diffusion
+from ddim_tutorial.runtime.arrays import image_batches
+from ddim_tutorial.runtime.random import step_noise
 
 BACKEND = keras.backend.backend()
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -333,7 +336,7 @@ def test_adapt_reads_every_repetition_of_a_tf_dataset_with_the_same_statistics()
     tf = pytest.importorskip("tensorflow")
     images = tiny_images(8)
     dataset = tf.data.Dataset.from_tensor_slices(images).batch(4)
-    assert len(list(model_module._iterate_batches(dataset.repeat(3), None))) == 3 * 2
+    assert len(list(image_batches(dataset.repeat(3), None))) == 3 * 2
     once, thrice = DiffusionModel(TINY), DiffusionModel(TINY)
     once.adapt_normalizer(dataset)
     thrice.adapt_normalizer(dataset.repeat(3))  # each image counted three times: the same statistics

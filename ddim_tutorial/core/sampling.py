@@ -110,12 +110,15 @@ def step_functions(denoise: Callable, num_images: Any, diffusion_steps: Any, sta
     step_size = 1.0 / ops.cast(intervals, "float32")
     ones = ops.ones((num_images, 1, 1, 1), dtype="float32")
 
+    def times_at(step):  # the one time grid
+        return ones - ops.cast(step, "float32") * step_size
+
     def predict(step, noisy_images):
-        diffusion_times = ones - ops.cast(step, "float32") * step_size
+        diffusion_times = times_at(step)
         return (diffusion_times, *denoise(noisy_images, *path_rates(diffusion_times, start, span, path)))
 
     def advance(step, noisy_images, pred_noises, pred_images):
-        diffusion_times = ones - ops.cast(step, "float32") * step_size
+        diffusion_times = times_at(step)
         noise_rates, signal_rates = path_rates(diffusion_times, start, span, path)
         next_noise_rates, next_signal_rates = path_rates(diffusion_times - step_size, start, span, path)
         if sampler == "dpm++2s":

@@ -1,7 +1,7 @@
-"""Tests of ddim_tutorial.runtime.compiled_sampling: the compiled loop gives the eager loop's samples,
-compiles once per batch shape, follows the weights, and the slider cache serves repeats.
+"""Tests of ddim_tutorial.core.sampling.CompiledSampler (compiled by runtime.compiled_sampling): the
+compiled loop gives the eager loop's samples, compiles once per batch shape, and follows the weights.
 
-Runs on every backend: ``KERAS_BACKEND=X pytest tests/test_compiled_sampling.py``.
+Runs on every backend: ``KERAS_BACKEND=X pytest tests/core/test_compiled_sampling.py``.
 """
 
 from __future__ import annotations
@@ -10,12 +10,14 @@ import keras
 import numpy as np
 import pytest
 
-from ddim_tutorial.runtime.compiled_sampling import CompiledSampler, sampling_loop
 from ddim_tutorial.config import DDIMConfig
 from ddim_tutorial.core.model import DiffusionModel
 from ddim_tutorial.core.network import build_network
 from ddim_tutorial.core.predictions import make_denoiser
-from ddim_tutorial.core.sampling import reverse_diffusion
+from ddim_tutorial.core.sampling import reverse_diffusion, sample
+from ddim_tutorial.core.schedule import path_parameters
+from ddim_tutorial.runtime.compiled_sampling import CompiledSampler
+from tests.helpers import model_around, randomize_output_layer
 
 TINY = DDIMConfig.preset("smoke", image_size=16, widths=(8, 16), embedding_dims=8, batch_size=4)
 COMPILES = keras.backend.backend() in ("tensorflow", "jax")
@@ -29,10 +31,7 @@ def conditioned_denoiser(seed: int = 0) -> keras.Model:
     """The noisy input plus a small input-dependent correction: a stand-in for a trained
     denoiser whose samples stay bounded, so eager and compiled results are comparable."""
     keras.utils.set_random_seed(seed)
-    unet = build_network(TINY)
-    last = unet.get_layer("pred_noises")
-    rng = np.random.default_rng(seed)
-    last.set_weights([0.3 * rng.standard_normal(w.shape).astype("float32") for w in last.get_weights()])
+    unet = randomize_output_layer(build_network(TINY), 0.3, seed)
     noisy_images = keras.Input((TINY.image_size, TINY.image_size, 3))
     noise_variances = keras.Input((1, 1, 1))
     correction = keras.layers.Rescaling(0.2)(unet([noisy_images, noise_variances]))
@@ -40,13 +39,19 @@ def conditioned_denoiser(seed: int = 0) -> keras.Model:
 
 
 @pytest.fixture(scope="module")
-def network():
-    return conditioned_denoiser()
+def sampler_model():
+    """A model around the denoiser, its normalizer mean 0.5 and standard deviation 0.2."""
+    return model_around(conditioned_denoiser())
 
 
 @pytest.fixture(scope="module")
-def sampler(network):
-    return CompiledSampler(network, normalizer=(np.full(3, 0.5, "float32"), np.full(3, 0.04, "float32")))
+def network(sampler_model):
+    return sampler_model.ema_network
+
+
+@pytest.fixture(scope="module")
+def sampler(sampler_model):
+    return CompiledSampler(sampler_model)
 
 
 @pytest.fixture(scope="module")
@@ -97,11 +102,8 @@ def test_stochastic_samples_are_seed_reproducible(sampler):
 
 def test_the_plain_loop_function_runs_deterministically(network):
     denoise = make_denoiser(lambda inputs: network(inputs, training=False))
-
-    import math
-
-    start = math.acos(0.95)
-    images = sampling_loop(denoise, keras.ops.convert_to_tensor(noise()), 3, start, math.acos(0.02) - start)
+    start, span = path_parameters(0.02, 0.95, "cosine")
+    images = sample(denoise, keras.ops.convert_to_tensor(noise()), 3, start, span)
     np.testing.assert_allclose(to_numpy(images), to_numpy(reverse_diffusion(network, noise(), 3)), atol=1e-4)
 
 
@@ -176,27 +178,7 @@ def test_generate_uses_the_given_noise_and_rates(model):
     np.testing.assert_allclose(a, b, atol=1e-4)
 
 
-# --------------------------------------------------------------------------- trajectory
-def test_trajectory_records_every_step_and_ends_with_the_sample(model):
-    trajectory = model.sampler.trajectory(noise(2), 4, eta=0.5, seed=1)
-    assert trajectory["noisy_images"].shape == (4, 2, 16, 16, 3)
-    assert trajectory["pred_images"].shape == (4, 2, 16, 16, 3)
-    np.testing.assert_allclose(trajectory["diffusion_times"], [1.0, 0.75, 0.5, 0.25], atol=1e-6)
-    final = to_numpy(model.sampler(noise(2), 4, eta=0.5, seed=1))
-    np.testing.assert_allclose(trajectory["pred_images"][-1], final, atol=1e-4)
-    normalized = model.sampler.trajectory(noise(2), 4, normalized=True)
-    np.testing.assert_allclose(normalized["noisy_images"][0], noise(2), atol=1e-6)
-
-
 # ------------------------------------------------------------------------------- errors
-def test_pixels_need_a_normalizer(network):
-    bare = CompiledSampler(network)
-    with pytest.raises(ValueError, match="normalizer"):
-        bare(noise(2), 2)
-    with pytest.raises(ValueError, match="normalizer"):
-        bare.trajectory(noise(2), 2)
-
-
 def test_bad_arguments_are_rejected(sampler):
     with pytest.raises(ValueError, match="diffusion_steps"):
         sampler(noise(2), 0)
@@ -208,7 +190,7 @@ def test_bad_arguments_are_rejected(sampler):
         sampler(noise(2), 2, eta=0.5, seed=-4)
     with pytest.raises(ValueError, match="min_signal_rate"):
         sampler(noise(2), 2, min_signal_rate=0.0)
-    with pytest.raises(ValueError, match="DiffusionModel or a keras.Model"):
+    with pytest.raises(ValueError, match="DiffusionModel"):
         CompiledSampler("not a model")
 
 
@@ -225,7 +207,7 @@ def test_an_unadapted_model_cannot_sample():
 
 @pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="XLA on/off is a TensorFlow choice")
 def test_tensorflow_xla_program_gives_the_same_samples(network, sampler):
-    xla = CompiledSampler(network, normalizer=sampler.normalizer, jit_compile=True)
+    xla = CompiledSampler(sampler.model, jit_compile=True)
     assert xla.mode == "tf.function (XLA)"
     expected = to_numpy(reverse_diffusion(network, noise(), 4, eta=0.5, seed=2))
     np.testing.assert_allclose(to_numpy(xla(noise(), 4, eta=0.5, seed=2, normalized=True)), expected,

@@ -1,7 +1,7 @@
 """Tests of ddim_tutorial.core.model.DiffusionModel: it learns, it is reproducible, its EMA weights
 really average, and the speed options (steps_per_execution, mixed precision) keep it correct.
 
-Runs on every backend: ``KERAS_BACKEND=X pytest tests/test_model.py``.
+Runs on every backend: ``KERAS_BACKEND=X pytest tests/core/test_model.py``.
 """
 
 from __future__ import annotations

@@ -20,7 +20,7 @@ from ddim_tutorial.data import folders
 from ddim_tutorial.data import synthetic
 from ddim_tutorial.config import DDIMConfig
 
-FLOWERS12 = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "flowers12"
+FLOWERS12 = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "flowers12"
 HAS_TF = importlib.util.find_spec("tensorflow") is not None
 
 
@@ -669,7 +669,7 @@ def test_take_images_of_a_cached_pipeline_logs_no_tensorflow_cache_warning(tmp_p
     script = tmp_path / "preview.py"
     script.write_text(_PREVIEW_SCRIPT, encoding="utf-8")
     env = dict(os.environ, KERAS_BACKEND="tensorflow", TF_CPP_MIN_LOG_LEVEL="0",
-               PYTHONPATH=str(Path(__file__).resolve().parents[1]))
+               PYTHONPATH=str(Path(__file__).resolve().parents[2]))
     result = subprocess.run([sys.executable, str(script)], env=env, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "previewed: array" in result.stdout

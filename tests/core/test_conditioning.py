@@ -1,7 +1,7 @@
 """What the network predicts (noise, image, velocity) and class conditioning with classifier-free
 guidance: the conversions, the samplers, training, label dropout, data labels and checkpoints.
 
-Runs on every backend: ``KERAS_BACKEND=X pytest tests/test_conditioning.py``.
+Runs on every backend: ``KERAS_BACKEND=X pytest tests/core/test_conditioning.py``.
 """
 
 from __future__ import annotations
@@ -11,7 +11,6 @@ import numpy as np
 import pytest
 
 from ddim_tutorial.training.checkpoints import CheckpointError, load_checkpoint, save_checkpoint
-from ddim_tutorial.runtime.compiled_sampling import CompiledSampler
 from ddim_tutorial.config import PATH_PREDICTION_TYPES, PREDICTION_TYPES, DDIMConfig
 
 COSINE_PREDICTION_TYPES = PATH_PREDICTION_TYPES["cosine"]  # what the course's cosine path trains
@@ -22,6 +21,8 @@ from ddim_tutorial.core.model import DiffusionModel
 from ddim_tutorial.core.network import OUTPUT_NAMES, build_network, num_classes_of
 from ddim_tutorial.core.predictions import components_from_predictions, network_predictions, prediction_targets
 from ddim_tutorial.core.sampling import SAMPLERS, reverse_diffusion
+from ddim_tutorial.runtime.compiled_sampling import CompiledSampler
+from tests.helpers import model_around
 
 TINY = DDIMConfig.preset("smoke", image_size=16, widths=(8, 16), embedding_dims=8, batch_size=4)
 GAUSS_MEAN, GAUSS_STD = 0.3, 0.5
@@ -96,7 +97,7 @@ def test_the_three_prediction_types_of_one_exact_denoiser_sample_the_same_images
 def test_compiled_sampler_follows_the_prediction_type(prediction_type):
     noise = np.random.default_rng(2).standard_normal((2, 8, 8, 3)).astype("float32")
     network = exact_network(prediction_type)
-    compiled = CompiledSampler(network, prediction_type=prediction_type)
+    compiled = CompiledSampler(model_around(network, prediction_type=prediction_type))
     for sampler in SAMPLERS:
         eager = to_numpy(reverse_diffusion(network, noise, 5, sampler=sampler, prediction_type=prediction_type))
         np.testing.assert_allclose(to_numpy(compiled(noise, 5, normalized=True, sampler=sampler)), eager, atol=1e-4)
@@ -156,8 +157,9 @@ def test_classifier_free_guidance_mixes_the_conditional_and_unconditional_answer
     def call(inputs):
         return network(inputs, training=False)
 
-    def predict(**kwargs):
-        return to_numpy(network_predictions(call, noisy, variances, null_label=3, **kwargs))
+    def predict(**kwargs):  # the math takes tensors
+        tensors = map(keras.ops.convert_to_tensor, (noisy, variances))
+        return to_numpy(network_predictions(call, *tensors, null_label=3, **kwargs))
 
     conditional = 0.1 * noisy + table[labels][:, None, None, :]
     unconditional = 0.1 * noisy + table[3]
@@ -172,7 +174,7 @@ def test_classifier_free_guidance_mixes_the_conditional_and_unconditional_answer
 def test_guided_sampling_eager_and_compiled_agree_and_labels_matter():
     network = conditional_toy()
     noise = np.random.default_rng(5).standard_normal((3, 8, 8, 3)).astype("float32")
-    compiled = CompiledSampler(network)
+    compiled = CompiledSampler(model_around(network, num_classes=3))
     for sampler in SAMPLERS:
         for scale in (1.0, 2.5):
             eager = to_numpy(reverse_diffusion(network, noise, 4, sampler=sampler, class_labels=[0, 1, 2],

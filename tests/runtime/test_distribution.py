@@ -21,7 +21,7 @@ import pytest
 
 from ddim_tutorial.runtime import distribution
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 # Trains the same tiny model, from the same seed and data, on one device and then on two,
 # and prints the per-epoch losses and final weights of both as JSON.

@@ -1,7 +1,7 @@
 """Flow matching as another path and another prediction type: the linear path, the flow velocity,
 the DDIM step that is an Euler step there, both samplers, training, checkpoints and the CLI.
 
-Runs on every backend: ``KERAS_BACKEND=X pytest tests/test_flow_matching.py``.
+Runs on every backend: ``KERAS_BACKEND=X pytest tests/core/test_flow_matching.py``.
 """
 
 from __future__ import annotations
@@ -12,11 +12,11 @@ import pytest
 
 from ddim_tutorial.cli import parser as cli
 from ddim_tutorial.training.checkpoints import load_checkpoint, read_checkpoint_config, save_checkpoint
-from ddim_tutorial.runtime.compiled_sampling import CompiledSampler
 from ddim_tutorial.config import PATH_PREDICTION_TYPES, DDIMConfig
 from ddim_tutorial.core.model import DiffusionModel
-from ddim_tutorial.core.predictions import components_from_predictions, predict_components, prediction_targets
+from ddim_tutorial.core.predictions import components_from_predictions, prediction_targets
 from ddim_tutorial.core.sampling import ddim_step, reverse_diffusion
+from ddim_tutorial.runtime.compiled_sampling import CompiledSampler
 from ddim_tutorial.core.schedule import diffusion_schedule, onto_path, path_parameters, path_rates
 
 FLOW = DDIMConfig.preset("smoke", image_size=16, widths=(8, 16), embedding_dims=8, batch_size=4, seed=0,
@@ -101,8 +101,7 @@ def test_a_ddim_step_on_the_linear_path_is_an_euler_step_on_the_velocity(flow_mo
     noise_rates, signal_rates = flow_model.diffusion_schedule(times)
     next_noise_rates, next_signal_rates = flow_model.diffusion_schedule(next_times)
     velocities = flow_model.ema_network([noisy_images, noise_rates**2], training=False)
-    pred_noises, pred_images = predict_components(flow_model.ema_network, noisy_images, noise_rates, signal_rates,
-                                                  prediction_type="flow")
+    pred_noises, pred_images = flow_model.denoise(noisy_images, noise_rates, signal_rates, training=False)
     ddim = ddim_step(pred_noises, pred_images, noise_rates, signal_rates, next_noise_rates, next_signal_rates)
     euler = noisy_images + (next_noise_rates - noise_rates) * velocities  # dx/dn = noise - image = velocity
     assert to_numpy(keras.ops.abs(velocities)).max() > 0.01, "the network must predict something"
@@ -157,7 +156,7 @@ def test_eager_and_compiled_samplers_agree_on_the_linear_path(flow_model, sample
     eager = flow_model.generate(2, 4, initial_noise=noise, sampler=sampler, compiled=False)
     compiled = flow_model.generate(2, 4, initial_noise=noise, sampler=sampler)
     np.testing.assert_allclose(to_numpy(compiled), to_numpy(eager), atol=1e-4)
-    assert CompiledSampler(flow_model).path == "linear"
+    assert CompiledSampler(flow_model).config.path == "linear"
 
 
 def test_the_linear_path_refuses_eta_with_the_reason(flow_model):

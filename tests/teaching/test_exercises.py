@@ -380,4 +380,4 @@ def test_misuse_raises_a_clear_value_error():
 def test_importing_the_checkers_leaves_the_backend_unchosen():
     """lesson.check re-exports ``check``: importing it must not import Keras before choose_backend."""
     code = "import sys, ddim_tutorial.teaching.exercises; assert 'keras' not in sys.modules, 'keras imported'"
-    subprocess.run([sys.executable, "-c", code], check=True, cwd=str(__import__("pathlib").Path(__file__).parents[1]))
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=str(__import__("pathlib").Path(__file__).parents[2]))

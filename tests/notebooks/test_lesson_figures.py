@@ -18,7 +18,7 @@ from keras import ops
 from ddim_tutorial.teaching import lesson
 from ddim_tutorial.core.schedule import diffusion_schedule
 
-NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
+NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
 
 
 def markdown(name: str) -> str:

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 NOTEBOOKS = REPO / "notebooks"
 NOTATION = REPO / "docs" / "NOTATION.md"
 LESSONS = ["01_diffusion_schedule", "02_forward_noising", "03_unet", "04_training", "05_kid", "06_sampling",

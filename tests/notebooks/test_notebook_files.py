@@ -22,7 +22,7 @@ import pytest
 from ddim_tutorial import DDIMConfig
 from ddim_tutorial.teaching import lesson
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 NOTEBOOKS = REPO / "notebooks"
 LESSONS = ["01_diffusion_schedule", "02_forward_noising", "03_unet", "04_training", "05_kid", "06_sampling",
            "07_interpolation", "08_guidance", "09_flow_matching"]
@@ -282,12 +282,12 @@ def test_show_source_prints_the_package_code_and_nothing_else(capsys):
     import inspect
 
     from ddim_tutorial.core.model import DiffusionModel
-    from ddim_tutorial.core.schedule import diffusion_angles, diffusion_schedule
+    from ddim_tutorial.core.schedule import diffusion_schedule, path_parameters
 
-    lesson.show_source(diffusion_angles, diffusion_schedule)
+    lesson.show_source(path_parameters, diffusion_schedule)
     out = capsys.readouterr().out
-    assert "# diffusion_schedule, from ddim_tutorial/schedule.py (lines " in out
-    assert inspect.getsource(diffusion_schedule).strip() in out and inspect.getsource(diffusion_angles).strip() in out
+    assert "# diffusion_schedule, from ddim_tutorial/core/schedule.py (lines " in out
+    assert inspect.getsource(diffusion_schedule).strip() in out and inspect.getsource(path_parameters).strip() in out
     lesson.show_source(DiffusionModel.compute_loss, only="_loss = ops.mean(")
     lines = capsys.readouterr().out.splitlines()
     assert "an excerpt" in lines[0] and lines[1].startswith("def compute_loss(") and lines[2].strip() == "..."

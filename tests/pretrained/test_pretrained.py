@@ -16,7 +16,7 @@ from ddim_tutorial.pretrained import presets as pretrained
 from ddim_tutorial.teaching import lesson
 from ddim_tutorial.config import DDIMConfig
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 FLOWERS12 = ROOT.parent / "shared" / "data" / "flowers12"
 BUNDLED = pretrained._names()
 #: flowers64 (the reference network) trains on a 2-core CPU across sessions; until its first
@@ -434,12 +434,12 @@ def test_cli_lists_and_samples_bundled_models(tmp_path, capsys):
 
 
 def test_package_data_declares_the_bundled_files():
-    text = (Path(__file__).resolve().parents[1] / "pyproject.toml").read_text()
+    text = (Path(__file__).resolve().parents[2] / "pyproject.toml").read_text()
     assert "bundled/*/*" in text
 
 
 def test_readme_shows_a_small_committed_grid_of_each_model():
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[2]
     readme = (root / "README.md").read_text(encoding="utf-8")
     for name in BUNDLED:
         picture = root / "docs" / "images" / f"{name}.png"

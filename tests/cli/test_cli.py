@@ -22,7 +22,7 @@ from ddim_tutorial.cli import commands
 from ddim_tutorial.runtime import distribution
 from ddim_tutorial.training.checkpoints import read_training_state
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 FLOWERS12 = REPO.parent / "shared" / "data" / "flowers12"
 
 
