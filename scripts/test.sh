@@ -47,10 +47,12 @@ fi
 
 # The tests that depend on the backend, once per backend, where TensorFlow is absent.
 backend_tests=()
-for file in tests/test_no_tensorflow.py tests/test_network.py tests/test_model.py tests/test_sampling.py \
-            tests/test_compiled_sampling.py tests/test_kid.py tests/test_data.py tests/test_checkpoints.py \
-            tests/test_pretrained.py tests/test_conditioning.py tests/test_evaluation.py tests/test_flow_matching.py \
-            tests/test_memorization.py; do
+for file in tests/runtime/test_no_tensorflow.py tests/runtime/test_random.py tests/runtime/test_ema.py \
+            tests/core/test_network.py tests/core/test_model.py tests/core/test_model_entry_points.py \
+            tests/core/test_sampling.py tests/core/test_samplers.py tests/core/test_sampler_errors.py tests/core/test_compiled_sampling.py \
+            tests/core/test_conditioning.py tests/core/test_flow_matching.py tests/metrics/test_kid.py \
+            tests/metrics/test_evaluation.py tests/metrics/test_memorization.py tests/data/test_datasets.py \
+            tests/training/test_checkpoints.py tests/pretrained/test_pretrained.py; do
     [ -f "$file" ] && backend_tests+=("$file")
 done
 # JAX and PyTorch run side by side: these tests use tiny networks, so each process keeps

@@ -3,6 +3,8 @@
 import json
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from ddim_tutorial.config import PRESETS, DDIMConfig
 
@@ -111,3 +113,109 @@ def test_json_round_trip_and_differences():
 def test_config_is_immutable():
     with pytest.raises(Exception):
         DDIMConfig().image_size = 32
+
+
+# ------------------------------------------------- every bad field, one sentence (docs/ERRORS.md)
+CONFIG_CASES = {
+    "min_signal_rate_zero": (dict(min_signal_rate=0.0), "min_signal_rate=0.0 is invalid: it must be at least 0.001"),
+    "min_signal_rate_negative": (dict(min_signal_rate=-0.1), "min_signal_rate=-0.1 is invalid"),
+    "max_signal_rate_above_one": (dict(max_signal_rate=1.5), "max_signal_rate=1.5 is invalid: it must be <= 1"),
+    "min_above_max_signal_rate": (dict(min_signal_rate=0.9, max_signal_rate=0.5), "must be smaller than max_signal_rate"),
+    "signal_rate_nan": (dict(max_signal_rate=float("nan")), "max_signal_rate=nan is invalid"),
+    "image_size_zero": (dict(image_size=0), "image_size=0 is invalid: it must be a positive integer"),
+    "image_size_negative": (dict(image_size=-64), "image_size=-64 is invalid"),
+    "image_size_text": (dict(image_size="64"), "image_size='64' is invalid"),
+    "image_size_not_divisible": (dict(image_size=30, widths=(8, 16, 32)), "must be divisible by 2**(len(widths)-1) = 4"),
+    "batch_size_one": (dict(batch_size=1), "batch_size=1 is invalid: it must be at least 2"),
+    "batch_size_zero": (dict(batch_size=0), "batch_size=0 is invalid"),
+    "widths_empty": (dict(widths=()), "widths=() is invalid: it must list at least one width"),
+    "widths_zero": (dict(widths=(8, 0)), "widths=0 is invalid"),
+    "block_depth_zero": (dict(block_depth=0), "block_depth=0 is invalid"),
+    "plot_steps_zero": (dict(plot_diffusion_steps=0), "plot_diffusion_steps=0 is invalid"),
+    "kid_steps_negative": (dict(kid_diffusion_steps=-1), "kid_diffusion_steps=-1 is invalid"),
+    "kid_image_size_small": (dict(kid_image_size=50), "kid_image_size=50 is invalid: it must be at least 75"),
+    "embedding_dims_odd": (dict(embedding_dims=7), "embedding_dims=7 is invalid: it must be even"),
+    "learning_rate_nan": (dict(learning_rate=float("nan")), "learning_rate=nan is invalid"),
+    "ema_one": (dict(ema=1.0), "ema=1.0 is invalid: it must be a number in [0, 1)"),
+    "loss_unknown": (dict(loss="l3"), "loss='l3' is invalid: it must be one of mae, mse"),
+    "precision_unknown": (dict(mixed_precision="float16"), "mixed_precision='float16' is invalid"),
+    "epochs_zero": (dict(num_epochs=0), "num_epochs=0 is invalid"),
+    "seed_negative": (dict(seed=-1), "seed=-1 is invalid"),
+}
+
+
+@pytest.mark.parametrize("case", CONFIG_CASES)
+def test_config_errors(case):
+    overrides, message = CONFIG_CASES[case]
+    with pytest.raises(ValueError) as error:
+        DDIMConfig(**overrides)
+    assert message in str(error.value)
+    assert str(error.value).startswith("DDIMConfig.")
+
+
+def test_config_rejects_infinite_embedding_frequency():
+    with pytest.raises(ValueError, match="embedding_max_frequency=inf is invalid"):
+        DDIMConfig(embedding_max_frequency=float("inf"))
+
+
+def test_config_unknown_preset_and_field():
+    with pytest.raises(ValueError, match="unknown preset 'big'; choose one of reference, smoke, workshop"):
+        DDIMConfig.preset("big")
+    with pytest.raises(ValueError, match="DDIMConfig has no field.* lr; known fields: .*learning_rate"):
+        DDIMConfig().replace(lr=1e-4)
+    with pytest.raises(ValueError, match="unknown DDIMConfig field.* lr; was this file written by a newer"):
+        DDIMConfig.from_dict({"lr": 1e-4})
+
+
+# ------------------------------------------------- any config: valid, or a ValueError (property-based)
+FAST = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+
+anything = st.one_of(
+    st.none(), st.booleans(), st.integers(-5, 300), st.floats(allow_nan=True, allow_infinity=True),
+    st.text(max_size=6), st.lists(st.integers(-2, 64), max_size=4), st.sampled_from(["auto", "mae", "mixed_float16"]))
+
+FIELD_VALUES = {
+    "image_size": st.one_of(st.integers(-8, 130), anything),
+    "widths": st.one_of(st.lists(st.integers(-4, 64), max_size=5), st.tuples(st.integers(1, 64)), anything),
+    "block_depth": st.one_of(st.integers(-1, 4), anything),
+    "batch_size": st.one_of(st.integers(-1, 70), anything),
+    "embedding_dims": st.one_of(st.integers(-2, 40), anything),
+    "embedding_min_frequency": st.one_of(st.floats(-1, 10), anything),
+    "embedding_max_frequency": st.one_of(st.floats(-1, 2000), anything),
+    "min_signal_rate": st.one_of(st.floats(-0.5, 1.5), anything),
+    "max_signal_rate": st.one_of(st.floats(-0.5, 1.5), anything),
+    "kid_image_size": st.one_of(st.integers(0, 300), anything),
+    "kid_diffusion_steps": st.one_of(st.integers(-1, 50), anything),
+    "plot_diffusion_steps": st.one_of(st.integers(-1, 50), anything),
+    "num_epochs": st.one_of(st.integers(-1, 60), anything),
+    "dataset_repetitions": st.one_of(st.integers(-1, 10), anything),
+    "learning_rate": st.one_of(st.floats(-1, 1), anything),
+    "weight_decay": st.one_of(st.floats(-1, 1), anything),
+    "ema": st.one_of(st.floats(-1, 2), anything),
+    "loss": st.one_of(st.sampled_from(["mae", "mse", "huber"]), anything),
+    "mixed_precision": st.one_of(st.sampled_from([None, "float32", "mixed_float16", "float16"]), anything),
+    "jit_compile": st.one_of(st.sampled_from([True, False, "auto", "yes"]), anything),
+    "steps_per_execution": st.one_of(st.integers(-1, 8), anything),
+    "seed": st.one_of(st.integers(-3, 2**40), anything),
+    "kid_weights": st.one_of(st.sampled_from([None, "imagenet", "weights.h5"]), anything),
+    "dataset_name": anything,
+    "augment_flip": anything,
+    "validation_kid": anything,
+}
+
+
+@FAST
+@given(st.fixed_dictionaries({}, optional=FIELD_VALUES))
+def test_any_config_is_valid_or_a_value_error(overrides):
+    try:
+        config = DDIMConfig(**overrides)
+    except ValueError as error:
+        assert str(error).startswith(("DDIMConfig.", "unknown")), error
+        return
+    assert DDIMConfig.from_json(config.to_json()) == config
+    assert config.image_size % config.network_stride == 0
+    assert 0 < config.min_signal_rate < config.max_signal_rate <= 1
+
+
+def test_workshop_preset_leaves_xla_to_auto():
+    assert DDIMConfig.preset("workshop").jit_compile == "auto"

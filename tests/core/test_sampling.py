@@ -266,8 +266,8 @@ def test_dpm_solver_step_matches_the_paper_written_out_by_hand():
         return (noisy_images - signal_rates * images) / noise_rates, images
 
     first_noises = (x - alpha_s * first_images) / sigma_s
-    got = dpm_solver_2s_step(denoise, x.astype("float32"), first_noises.astype("float32"),
-                             first_images.astype("float32"), sigma_s, alpha_s, sigma_t, alpha_t)
+    tensors = (keras.ops.convert_to_tensor(a.astype("float32")) for a in (x, first_noises, first_images))
+    got = dpm_solver_2s_step(denoise, *tensors, sigma_s, alpha_s, sigma_t, alpha_t)  # the math takes tensors
     assert len(seen) == 1, "one network evaluation per step, at the midpoint"
     np.testing.assert_allclose(seen[0][1:], (sigma_m, alpha_m), rtol=1e-5)
     np.testing.assert_allclose(seen[0][0], u, rtol=1e-4, atol=1e-5)

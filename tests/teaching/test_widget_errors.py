@@ -1,0 +1,61 @@
+"""Bad widget inputs get one clear sentence, never a crash deep inside Keras.
+
+Each case here is a row of docs/ERRORS.md (the test ids are the ones the table names).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import subprocess
+import sys
+import textwrap
+import warnings
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+from PIL import Image
+
+from ddim_tutorial.data import datasets as data
+from ddim_tutorial.data import folders
+from ddim_tutorial.metrics import inception
+from ddim_tutorial.metrics import kid
+from ddim_tutorial.data import synthetic
+from ddim_tutorial.config import DDIMConfig
+from ddim_tutorial.core.model import DiffusionModel
+from ddim_tutorial.core.sampling import reverse_diffusion
+
+REPO = Path(__file__).resolve().parents[2]
+TINY = dict(image_size=16, widths=(8, 16), block_depth=1, embedding_dims=8, batch_size=4, validation_kid=False,
+            kid_weights=None, seed=0, jit_compile=False, dataset_repetitions=1)
+
+
+def tiny_config(**overrides) -> DDIMConfig:
+    return DDIMConfig(**{**TINY, **overrides})
+
+
+# ---------------------------------------------------------------------------- widgets
+@pytest.fixture
+def widgets():
+    pytest.importorskip("ipywidgets")
+    from ddim_tutorial.teaching import widgets
+
+    return widgets
+
+
+def test_widget_schedule_explorer_shows_an_impossible_range_as_a_message(widgets):
+    explorer = widgets.schedule_explorer()
+    explorer.controls["min signal"].value = 0.6
+    explorer.controls["max signal"].value = 0.5
+    assert "smaller than max signal" in explorer.status.value
+
+
+def test_widget_bad_images_and_models(widgets):
+    with pytest.raises(ValueError, match="zero spread"):
+        widgets.noising_explorer(np.full((2, 8, 8, 3), 0.5, dtype=np.float32))
+    with pytest.raises(ValueError, match="pass a trained DiffusionModel"):
+        widgets.sampler_explorer(object())
+    with pytest.raises(ValueError, match="pass a trained DiffusionModel"):
+        widgets.interpolation_explorer("model.h5")
