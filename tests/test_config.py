@@ -111,7 +111,9 @@ def test_json_round_trip_and_differences():
 
 
 def test_config_is_immutable():
-    with pytest.raises(Exception):
+    import dataclasses
+
+    with pytest.raises(dataclasses.FrozenInstanceError):
         DDIMConfig().image_size = 32
 
 
@@ -120,12 +122,14 @@ CONFIG_CASES = {
     "min_signal_rate_zero": (dict(min_signal_rate=0.0), "min_signal_rate=0.0 is invalid: it must be at least 0.001"),
     "min_signal_rate_negative": (dict(min_signal_rate=-0.1), "min_signal_rate=-0.1 is invalid"),
     "max_signal_rate_above_one": (dict(max_signal_rate=1.5), "max_signal_rate=1.5 is invalid: it must be <= 1"),
-    "min_above_max_signal_rate": (dict(min_signal_rate=0.9, max_signal_rate=0.5), "must be smaller than max_signal_rate"),
+    "min_above_max_signal_rate": (dict(min_signal_rate=0.9, max_signal_rate=0.5),
+                                  "must be smaller than max_signal_rate"),
     "signal_rate_nan": (dict(max_signal_rate=float("nan")), "max_signal_rate=nan is invalid"),
     "image_size_zero": (dict(image_size=0), "image_size=0 is invalid: it must be a positive integer"),
     "image_size_negative": (dict(image_size=-64), "image_size=-64 is invalid"),
     "image_size_text": (dict(image_size="64"), "image_size='64' is invalid"),
-    "image_size_not_divisible": (dict(image_size=30, widths=(8, 16, 32)), "must be divisible by 2**(len(widths)-1) = 4"),
+    "image_size_not_divisible": (dict(image_size=30, widths=(8, 16, 32)),
+                                 "must be divisible by 2**(len(widths)-1) = 4"),
     "batch_size_one": (dict(batch_size=1), "batch_size=1 is invalid: it must be at least 2"),
     "batch_size_zero": (dict(batch_size=0), "batch_size=0 is invalid"),
     "widths_empty": (dict(widths=()), "widths=() is invalid: it must list at least one width"),

@@ -53,8 +53,10 @@ def ddim_step(pred_noises: Any, pred_images: Any, noise_rates: Any, signal_rates
     ``fresh_noises``     epsilon_t                     ``variance_noise``
     ==================== ============================= ===========================
 
-    Tensors in, tensor out, no checks: compiled code traces it. ``fresh_noises`` (standard normal,
-    shaped like the images) is needed only when ``eta > 0``.
+    ``sigmas`` is the course's *fresh-noise rate* (the lessons keep the letter sigma for
+    ``noise_rates / signal_rates``, docs/NOTATION.md). Tensors in, tensor out, no checks: compiled
+    code traces it. ``fresh_noises`` (standard normal, shaped like the images) is needed only when
+    ``eta > 0``.
     """
     # 1. sigma_t of Eq. 16, the standard deviation of the fresh noise: eta times DDPM's posterior
     #    deviation, sqrt((1 - alpha_{t-1}) / (1 - alpha_t)) * sqrt(1 - alpha_t / alpha_{t-1}).

@@ -600,7 +600,7 @@ def picture_change(before: bytes, after: bytes) -> float:
         return 1.0
     skip = 1 if len(after_bands) > 1 else 0
     largest = 0.0
-    for old, new in zip(before_bands[skip:], after_bands[skip:]):
+    for old, new in zip(before_bands[skip:], after_bands[skip:], strict=True):
         if old.shape != new.shape:
             return 1.0
         largest = max(largest, float(np.abs(old - new).mean()))
@@ -619,9 +619,9 @@ def _ink_bands(encoded: bytes) -> list[np.ndarray]:
     bands = []
     if rows.size == 0:
         return bands
-    starts = [rows[0]] + [r for previous, r in zip(rows[:-1], rows[1:]) if r != previous + 1]
-    ends = [previous + 1 for previous, r in zip(rows[:-1], rows[1:]) if r != previous + 1] + [rows[-1] + 1]
-    for top, bottom in zip(starts, ends):
+    starts = [rows[0]] + [r for previous, r in zip(rows[:-1], rows[1:], strict=True) if r != previous + 1]
+    ends = [previous + 1 for previous, r in zip(rows[:-1], rows[1:], strict=True) if r != previous + 1] + [rows[-1] + 1]
+    for top, bottom in zip(starts, ends, strict=True):
         columns = np.flatnonzero(ink[top:bottom].any(axis=0))
         bands.append(pixels[top:bottom, columns[0]:columns[-1] + 1])
     return bands

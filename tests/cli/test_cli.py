@@ -16,10 +16,9 @@ import keras
 import pytest
 from PIL import Image
 
-from ddim_tutorial.runtime import backends
-from ddim_tutorial.cli import parser as cli
 from ddim_tutorial.cli import commands
-from ddim_tutorial.runtime import distribution
+from ddim_tutorial.cli import parser as cli
+from ddim_tutorial.runtime import backends, distribution
 from ddim_tutorial.training.checkpoints import read_training_state
 
 REPO = Path(__file__).resolve().parents[2]

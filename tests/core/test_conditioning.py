@@ -10,17 +10,17 @@ import keras
 import numpy as np
 import pytest
 
-from ddim_tutorial.training.checkpoints import CheckpointError, load_checkpoint, save_checkpoint
 from ddim_tutorial.config import PATH_PREDICTION_TYPES, PREDICTION_TYPES, DDIMConfig
+from ddim_tutorial.training.checkpoints import CheckpointError, load_checkpoint, save_checkpoint
 
 COSINE_PREDICTION_TYPES = PATH_PREDICTION_TYPES["cosine"]  # what the course's cosine path trains
-from ddim_tutorial.data.datasets import batch_images, class_names, load_dataset, take_images
-from ddim_tutorial.data.folders import folder_class_names, load_image_folder
-from ddim_tutorial.data.synthetic import SYNTHETIC_CLASS_NAMES, synthetic_flowers
 from ddim_tutorial.core.model import DiffusionModel
 from ddim_tutorial.core.network import OUTPUT_NAMES, build_network, num_classes_of
 from ddim_tutorial.core.predictions import components_from_predictions, network_predictions, prediction_targets
 from ddim_tutorial.core.sampling import SAMPLERS, reverse_diffusion
+from ddim_tutorial.data.datasets import batch_images, class_names, load_dataset, take_images
+from ddim_tutorial.data.folders import folder_class_names, load_image_folder
+from ddim_tutorial.data.synthetic import SYNTHETIC_CLASS_NAMES, synthetic_flowers
 from ddim_tutorial.runtime.compiled_sampling import CompiledSampler
 from tests.helpers import model_around
 
@@ -269,7 +269,7 @@ def test_synthetic_labels_are_the_petal_colours_and_leave_the_images_unchanged()
 def write_class_folder(root, classes, per_class, colours):
     from PIL import Image
 
-    for name, colour in zip(classes, colours):
+    for name, colour in zip(classes, colours, strict=True):
         (root / name).mkdir(parents=True)
         for index in range(per_class):
             Image.new("RGB", (12, 10), colour).save(root / name / f"{index}.png")
@@ -316,7 +316,7 @@ def test_labelled_batches_keep_each_label_with_its_image(use_tf_data):
     batches = batch_images(images, config, training=True, class_labels=labels, use_tf_data=use_tf_data)
     seen = 0
     for batch in batches:
-        for image, label in zip(to_numpy(batch["images"]), to_numpy(batch["class_labels"])):
+        for image, label in zip(to_numpy(batch["images"]), to_numpy(batch["class_labels"]), strict=True):
             index = int(np.argmin(np.abs(images - image).reshape(12, -1).max(axis=1)))
             assert np.abs(images[index] - image).max() == 0 and labels[index] == label
             seen += 1

@@ -11,13 +11,13 @@ import numpy as np
 import pytest
 
 from ddim_tutorial.cli import parser as cli
-from ddim_tutorial.training.checkpoints import load_checkpoint, read_checkpoint_config, save_checkpoint
 from ddim_tutorial.config import PATH_PREDICTION_TYPES, DDIMConfig
 from ddim_tutorial.core.model import DiffusionModel
 from ddim_tutorial.core.predictions import components_from_predictions, prediction_targets
 from ddim_tutorial.core.sampling import ddim_step, reverse_diffusion
-from ddim_tutorial.runtime.compiled_sampling import CompiledSampler
 from ddim_tutorial.core.schedule import diffusion_schedule, onto_path, path_parameters, path_rates
+from ddim_tutorial.runtime.compiled_sampling import CompiledSampler
+from ddim_tutorial.training.checkpoints import load_checkpoint, read_checkpoint_config, save_checkpoint
 
 FLOW = DDIMConfig.preset("smoke", image_size=16, widths=(8, 16), embedding_dims=8, batch_size=4, seed=0,
                          path="linear", prediction_type="flow")
@@ -131,7 +131,8 @@ class ExactGaussianFlow(keras.layers.Layer):
 
 def exact_network(prediction_type="flow") -> keras.Model:
     noisy_images, noise_variances = keras.Input((8, 8, 3)), keras.Input((1, 1, 1))
-    return keras.Model([noisy_images, noise_variances], ExactGaussianFlow(prediction_type)([noisy_images, noise_variances]))
+    outputs = ExactGaussianFlow(prediction_type)([noisy_images, noise_variances])
+    return keras.Model([noisy_images, noise_variances], outputs)
 
 
 def test_both_samplers_converge_to_one_solution_and_noise_prediction_agrees():

@@ -91,7 +91,7 @@ def test_model_holds_twin_networks_that_start_equal():
     model = DiffusionModel(TINY)
     assert model.network is not model.ema_network
     assert model.network.count_params() == model.ema_network.count_params()
-    for weight, ema_weight in zip(model.network.get_weights(), model.ema_network.get_weights()):
+    for weight, ema_weight in zip(model.network.get_weights(), model.ema_network.get_weights(), strict=True):
         np.testing.assert_array_equal(weight, ema_weight)
     assert not model.ema_network.trainable
 
@@ -163,7 +163,7 @@ def test_seeded_runs_are_reproducible(recorded_run):
     model, history, _, _ = recorded_run
     again, again_history, _ = train_tiny(TINY.replace(ema=0.5))
     np.testing.assert_allclose(again_history["n_loss"], history["n_loss"], rtol=1e-5)
-    for a, b in zip(again.ema_network.get_weights(), model.ema_network.get_weights()):
+    for a, b in zip(again.ema_network.get_weights(), model.ema_network.get_weights(), strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
     np.testing.assert_array_equal(to_numpy(again.seed_generator.state), to_numpy(model.seed_generator.state))
 
@@ -182,9 +182,9 @@ def test_ema_weights_are_the_exponential_average_of_the_trained_weights(recorded
     assert len(per_step) == 4
     expected = [w.astype("float64") for w in initial]  # the EMA twin starts as a copy
     for weights in per_step:
-        expected = [0.5 * e + 0.5 * w for e, w in zip(expected, weights)]
+        expected = [0.5 * e + 0.5 * w for e, w in zip(expected, weights, strict=True)]
     ema = model.ema_network.get_weights()
-    for got, want in zip(ema, expected):
+    for got, want in zip(ema, expected, strict=True):
         np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
     # It really averages: neither the start nor the latest weights.
     kernel = [i for i, v in enumerate(model.network.weights) if v.path.endswith("pred_noises/kernel")][0]
@@ -201,9 +201,9 @@ def test_steps_per_execution_gives_the_same_training(recorded_run):
     else:
         grouped, grouped_history, _ = train_tiny(TINY.replace(ema=0.5, steps_per_execution=2))
         assert grouped.steps_per_execution == 2
-    for a, b in zip(grouped.network.get_weights(), model.network.get_weights()):
+    for a, b in zip(grouped.network.get_weights(), model.network.get_weights(), strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
-    for a, b in zip(grouped.ema_network.get_weights(), model.ema_network.get_weights()):
+    for a, b in zip(grouped.ema_network.get_weights(), model.ema_network.get_weights(), strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
 
 

@@ -7,26 +7,16 @@ Runs on every backend: ``KERAS_BACKEND=X pytest tests/core/test_model_entry_poin
 
 from __future__ import annotations
 
-import importlib.util
-import inspect
-import json
-import os
-import subprocess
-import sys
-import textwrap
 from pathlib import Path
 
 import keras
 import numpy as np
 import pytest
 
-from ddim_tutorial.core import model as model_module
 from ddim_tutorial.config import DDIMConfig
 from ddim_tutorial.core.model import DiffusionModel
-from ddim_tutorial.checks import MAX_SEED
 from ddim_tutorial.core.sampling import reverse_diffusion
 from ddim_tutorial.runtime.arrays import image_batches
-from ddim_tutorial.runtime.random import step_noise
 
 BACKEND = keras.backend.backend()
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -89,7 +79,7 @@ def test_an_unadapted_model_refuses_before_the_first_step(entry):
             getattr(model, entry)(images, batch_size=4, verbose=0)
     assert str(raised.value) == NOT_ADAPTED  # the same sentence on every backend
     assert int(keras.ops.convert_to_numpy(model.optimizer.iterations)) == 0
-    for a, b in zip(model.network.get_weights(), before):
+    for a, b in zip(model.network.get_weights(), before, strict=True):
         np.testing.assert_array_equal(a, b)
 
 

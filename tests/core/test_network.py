@@ -1,8 +1,8 @@
 """The residual U-Net: the reference's size, shapes, zero-initialised output, serialization."""
 
+import keras
 import numpy as np
 import pytest
-import keras
 
 from ddim_tutorial.config import DDIMConfig
 from ddim_tutorial.core.network import SinusoidalEmbedding, build_network

@@ -5,13 +5,7 @@ Each case here is a row of docs/ERRORS.md (the test ids are the ones the table n
 
 from __future__ import annotations
 
-import importlib.util
 import math
-import os
-import subprocess
-import sys
-import textwrap
-import warnings
 from pathlib import Path
 
 import keras
@@ -19,16 +13,11 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from PIL import Image
 
-from ddim_tutorial.data import datasets as data
-from ddim_tutorial.data import folders
-from ddim_tutorial.metrics import inception
-from ddim_tutorial.metrics import kid
-from ddim_tutorial.data import synthetic
 from ddim_tutorial.config import DDIMConfig
 from ddim_tutorial.core.model import DiffusionModel
 from ddim_tutorial.core.sampling import reverse_diffusion
+from ddim_tutorial.data import synthetic
 from tests.helpers import randomize_output_layer, to_numpy
 
 REPO = Path(__file__).resolve().parents[2]
@@ -64,7 +53,8 @@ SAMPLER_CASES = {
     "noise_one_channel": (dict(initial_noise=NOISE[..., :1]), "initial_noise has shape (2, 16, 16, 1)"),
     "noise_empty": (dict(initial_noise=NOISE[:0]), "initial_noise holds no images"),
     "noise_integers": (dict(initial_noise=NOISE.astype("int32")), "initial_noise has dtype int32: it must be a float"),
-    "noise_wrong_size": (dict(initial_noise=NOISE[:, :8, :8]), "initial_noise has images of 8x8 pixels but the network takes 16x16"),
+    "noise_wrong_size": (dict(initial_noise=NOISE[:, :8, :8]),
+                         "initial_noise has images of 8x8 pixels but the network takes 16x16"),
 }
 
 
@@ -172,7 +162,8 @@ def test_generate_gives_finite_images_or_a_value_error(tiny8_model, steps, eta, 
 @given(steps=steps, eta=etas, min_rate=signal_rates.filter(lambda r: r is not None),
        max_rate=signal_rates.filter(lambda r: r is not None), shape=noise_shapes,
        dtype=st.sampled_from(["float32", "int32"]), seed=st.one_of(st.none(), st.integers(0, 9)))
-def test_reverse_diffusion_gives_finite_images_or_a_value_error(tiny8_model, steps, eta, min_rate, max_rate, shape, dtype,
+def test_reverse_diffusion_gives_finite_images_or_a_value_error(tiny8_model, steps, eta, min_rate, max_rate, shape,
+                                                                dtype,
                                                                  seed):
     noise = make_noise(shape, dtype)
     try:

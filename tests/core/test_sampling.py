@@ -13,12 +13,19 @@ import keras
 import numpy as np
 import pytest
 
+from ddim_tutorial.checks import MAX_SEED
 from ddim_tutorial.config import DDIMConfig
 from ddim_tutorial.core.network import build_network
-from ddim_tutorial.checks import MAX_SEED
 from ddim_tutorial.core.predictions import make_denoiser
-from ddim_tutorial.core.sampling import (SAMPLERS, ddim_step, dpm_solver_2s_step, network_evaluations,
-                                         reverse_diffusion, reverse_diffusion_steps, sampling_times)
+from ddim_tutorial.core.sampling import (
+    SAMPLERS,
+    ddim_step,
+    dpm_solver_2s_step,
+    network_evaluations,
+    reverse_diffusion,
+    reverse_diffusion_steps,
+    sampling_times,
+)
 from ddim_tutorial.runtime.random import step_noise
 
 TINY = DDIMConfig.preset("smoke", image_size=16, widths=(8, 16), embedding_dims=8, batch_size=4)

@@ -15,10 +15,9 @@ import numpy as np
 import pytest
 from PIL import Image, features
 
-from ddim_tutorial.data import datasets as data
-from ddim_tutorial.data import folders
-from ddim_tutorial.data import synthetic
 from ddim_tutorial.config import DDIMConfig
+from ddim_tutorial.data import datasets as data
+from ddim_tutorial.data import folders, synthetic
 
 FLOWERS12 = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "flowers12"
 HAS_TF = importlib.util.find_spec("tensorflow") is not None
@@ -99,7 +98,7 @@ def test_mixed_folder_loads_every_image_kind_silently(mixed_folder: Path) -> Non
 
 def test_conversions_of_gray_alpha_palette_and_16_bit(mixed_folder: Path) -> None:
     files = folders.list_image_files(mixed_folder)
-    images = dict(zip((path.name for path in files), folders.load_image_folder(mixed_folder, 8)))
+    images = dict(zip((path.name for path in files), folders.load_image_folder(mixed_folder, 8), strict=True))
     gray = images["gray.png"]
     np.testing.assert_allclose(gray, 128 / 255, atol=1e-5)
     rgba = images["rgba.png"]  # transparent half composited onto white, opaque half stays red
@@ -337,7 +336,7 @@ def test_flips_only_when_training_with_augment_flip() -> None:
         batches = data.batch_images(images, config, training=training, use_tf_data=False)
         flipped = 0
         for batch in batches:
-            for image, index in zip(batch, ids_of(batch, 16)):
+            for image, index in zip(batch, ids_of(batch, 16), strict=True):
                 if np.array_equal(image, images[index][:, ::-1]):
                     flipped += 1
                 else:
@@ -345,7 +344,8 @@ def test_flips_only_when_training_with_augment_flip() -> None:
         flipped_counts.append(flipped)
     assert 0 < flipped_counts[0] < 32 and flipped_counts[1] == 0
     unflipped = data.batch_images(images, config.replace(augment_flip=False), training=True, use_tf_data=False)
-    assert all(np.array_equal(image, images[i]) for batch in unflipped for image, i in zip(batch, ids_of(batch, 16)))
+    assert all(np.array_equal(image, images[i])
+               for batch in unflipped for image, i in zip(batch, ids_of(batch, 16), strict=True))
 
 
 def test_fewer_images_than_a_batch_is_a_clear_error() -> None:
@@ -390,7 +390,8 @@ def test_tf_data_pipeline_counts_and_flips() -> None:
     assert isinstance(dataset, tf.data.Dataset)
     batches = list(dataset.as_numpy_iterator())
     assert len(batches) == 7 and all(b.shape == (4, 8, 8, 3) and b.dtype == np.float32 for b in batches)
-    flips = sum(not np.array_equal(image, images[i]) for b in batches for image, i in zip(b, ids_of(b, 10)))
+    flips = sum(not np.array_equal(image, images[i])
+                for b in batches for image, i in zip(b, ids_of(b, 10), strict=True))
     assert 0 < flips < 28
     plain = data.batch_images(images, config, training=False, repeat=False, shuffle=False, use_tf_data=True)
     assert [ids_of(b, 10) for b in plain.as_numpy_iterator()] == [[0, 1, 2, 3], [4, 5, 6, 7]]

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from ddim_tutorial.config import DDIMConfig
-from ddim_tutorial.metrics.evaluation import errors_by_time, validation_noise_loss
 from ddim_tutorial.core.model import DiffusionModel
+from ddim_tutorial.metrics.evaluation import errors_by_time, validation_noise_loss
 
 TINY = DDIMConfig.preset("smoke", image_size=16, widths=(8, 16), embedding_dims=8, batch_size=4, seed=0)
 

@@ -338,7 +338,8 @@ def test_weights_resolution_order(tmp_path, monkeypatch):
     monkeypatch.delenv("KERAS_HOME")
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     (tmp_path / "home").mkdir()
-    assert inception_module.inception_weights_cache_path() == str(tmp_path / "home" / ".keras" / "models" / INCEPTION_WEIGHTS_FILE)
+    expected = tmp_path / "home" / ".keras" / "models" / INCEPTION_WEIGHTS_FILE
+    assert inception_module.inception_weights_cache_path() == str(expected)
 
 
 def test_offline_error_says_where_to_put_the_file(tmp_path, monkeypatch):
@@ -391,7 +392,7 @@ def _write_keras_weights_file(model, path):
             group = file.create_group(layer.name)
             names = [f"{layer.name}/{weight.name}:0" for weight in layer.weights]
             group.attrs["weight_names"] = [name.encode("utf8") for name in names]
-            for name, weight in zip(names, layer.weights):
+            for name, weight in zip(names, layer.weights, strict=True):
                 group.create_dataset(name, data=ops.convert_to_numpy(weight))
 
 
@@ -415,7 +416,7 @@ def test_encoder_loads_the_weights_file(encoder, tmp_path, monkeypatch):
     loaded_values = [ops.convert_to_numpy(w) for layer in loaded.get_layer("inception_v3").layers
                      for w in layer.weights]
     assert len(file_values) == len(loaded_values) == 376
-    for from_file, in_model in zip(file_values, loaded_values):
+    for from_file, in_model in zip(file_values, loaded_values, strict=True):
         np.testing.assert_array_equal(in_model, from_file)
 
 

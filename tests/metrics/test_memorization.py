@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ddim_tutorial.metrics.memorization import COPY_FACTOR, copy_check, find_duplicates, nearest_neighbours
 from ddim_tutorial.data.synthetic import synthetic_flowers
+from ddim_tutorial.metrics.memorization import COPY_FACTOR, copy_check, find_duplicates, nearest_neighbours
 
 
 @pytest.fixture(scope="module")
@@ -70,4 +70,5 @@ def test_flowers12_training_set_holds_near_identical_pairs_and_its_test_set_none
 def test_find_duplicates_checks_its_threshold():
     with pytest.raises(ValueError, match="max_distance=0 is invalid"):
         find_duplicates(np.zeros((3, 4)), 0)
-    assert find_duplicates(np.array([[0.0, 0.0], [0.0, 0.001], [1.0, 1.0]]), 0.01) == [(0, 1, pytest.approx(0.001 / np.sqrt(2)))]
+    points = np.array([[0.0, 0.0], [0.0, 0.001], [1.0, 1.0]])
+    assert find_duplicates(points, 0.01) == [(0, 1, pytest.approx(0.001 / np.sqrt(2)))]

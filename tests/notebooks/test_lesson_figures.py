@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 from keras import ops
 
-from ddim_tutorial.teaching import lesson
 from ddim_tutorial.core.schedule import diffusion_schedule
+from ddim_tutorial.teaching import lesson
 
 NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
 
@@ -36,7 +36,8 @@ def quoted(pattern: str, text: str) -> tuple[str, ...]:
 def test_lesson_04_quotes_the_schedule_at_t_095():
     signal, noise = quoted(r"At t = 0\.95 .*?\(signal rate ([0-9.]+), noise rate ([0-9.]+)\)", markdown("04_training"))
     noise_rate, signal_rate = (float(ops.convert_to_numpy(rate)[0]) for rate in diffusion_schedule(np.array([0.95])))
-    assert float(signal) == pytest.approx(signal_rate, abs=0.005) and float(noise) == pytest.approx(noise_rate, abs=5e-4)
+    assert float(signal) == pytest.approx(signal_rate, abs=0.005)
+    assert float(noise) == pytest.approx(noise_rate, abs=5e-4)
 
 
 def test_lesson_04_quotes_the_cpu_plan_and_what_the_reference_ema_would_keep_of_it():
@@ -44,7 +45,8 @@ def test_lesson_04_quotes_the_cpu_plan_and_what_the_reference_ema_would_keep_of_
     steps, share = quoted(r"after (\d+) steps an EMA of 0\.999 still holds 0\.999\S* ≈ (\d+) %", text)
     assert int(steps) == lesson.CPU_RUN_EPOCHS * lesson.CPU_RUN_BATCHES
     assert int(share) == round(100 * 0.999 ** int(steps))
-    (table_steps,) = quoted(r"\| full mode without a GPU \| the 32x32 network of `flowers32`, (\d+) steps of 32 images", text)
+    (table_steps,) = quoted(r"\| full mode without a GPU \| the 32x32 network of `flowers32`, (\d+) steps of 32 images",
+                            text)
     assert int(table_steps) == int(steps)
 
 
@@ -63,7 +65,8 @@ def test_lesson_04_quotes_the_t4_time_of_the_workshop_run():
 
 
 def test_lesson_08_quotes_its_cpu_run():
-    (epochs, batches) = quoted(r"without a GPU the 32x32 `flowers32` for (\d+) epochs of (\d+) batches", markdown("08_guidance"))
+    (epochs, batches) = quoted(r"without a GPU the 32x32 `flowers32` for (\d+) epochs of (\d+) batches",
+                               markdown("08_guidance"))
     assert int(batches) == lesson.GUIDANCE_CPU_BATCHES and int(epochs) == 2
 
 
@@ -77,7 +80,8 @@ def test_lesson_09_quotes_the_shift_of_keras_hubs_scheduler():
     (shift,) = quoted(r"with `shift = (\d+)` the noise rates", text)
     assert int(shift) == 3
     assert "`n → 3n / (1 + 2n)`" in text
-    without, with_shift = quoted(r"Without the shift (\d+) of the 10 steps start above a noise rate of 0\.8, with it (\d+)", text)
+    without, with_shift = quoted(r"Without the shift (\d+) of the 10 steps start above a noise rate of 0\.8, "
+                                 r"with it (\d+)", text)
     n = np.linspace(1.0, 0.1, 10)
     assert int(without) == int((n > 0.8).sum()) and int(with_shift) == int((3 * n / (1 + 2 * n) > 0.8).sum())
 
@@ -87,4 +91,5 @@ def test_lesson_09_quotes_the_euler_step_it_checks():
     start, end = quoted(r"one step from `n = ([0-9.]+)` to\s+`n = ([0-9.]+)`", text)
     noise_rates = [float(ops.convert_to_numpy(r)[0]) for r in
                    (diffusion_schedule(np.array([t]), path="linear")[0] for t in (1.0, 0.785))]
-    assert (float(start), float(end)) == (pytest.approx(noise_rates[0], abs=5e-3), pytest.approx(noise_rates[1], abs=5e-3))
+    assert float(start) == pytest.approx(noise_rates[0], abs=5e-3)
+    assert float(end) == pytest.approx(noise_rates[1], abs=5e-3)

@@ -75,7 +75,8 @@ def test_notebook_opens_with_title_and_colab_badge(name):
 def test_first_code_cell_installs_on_colab_only_and_picks_the_backend(name):
     setup = cells(name, "code")[0]
     lines = setup.splitlines()
-    guard = next(i for i, line in enumerate(lines) if line.startswith("if ") and '"google.colab" in sys.modules' in line)
+    guard = next(i for i, line in enumerate(lines)
+                 if line.startswith("if ") and '"google.colab" in sys.modules' in line)
     install = next(i for i, line in enumerate(lines) if INSTALL in line)
     assert install > guard and lines[install].startswith("    "), "the install must sit inside the google.colab guard"
     assert 'os.environ.setdefault("KERAS_BACKEND", "tensorflow")' in setup
@@ -252,10 +253,12 @@ def test_lesson_has_write_it_yourself_exercises_checked_by_lesson_check(name):
         cells_of = exercise(name, function)
         task, starter = cells_of["task"], cells_of["starter"]
         assert "**Exercise" in task and f"`{function}(" in task and "NotImplementedError" in task, (
-            f"{name}: the markdown before the {function} starter states the exercise, its signature and what to replace")
+            f"{name}: the markdown before the {function} starter states the exercise, its signature and "
+            "what to replace")
         definition = next(node for node in ast.parse(starter).body if isinstance(node, ast.FunctionDef))
         last = definition.body[-1]
-        assert definition.name == function and isinstance(last, ast.Raise) and "NotImplementedError" in ast.unparse(last)
+        assert definition.name == function and isinstance(last, ast.Raise)
+        assert "NotImplementedError" in ast.unparse(last)
         assert "# Your code here" in starter and re.search(rf"^lesson\.check\({function}\);$", starter, flags=re.M)
         assert any("lesson.show_source(" in text for text in cells_of["after"]), (
             f"{name}: after the {function} solution, show the package's own code with lesson.show_source")

@@ -12,9 +12,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from ddim_tutorial.config import DDIMConfig
 from ddim_tutorial.pretrained import presets as pretrained
 from ddim_tutorial.teaching import lesson
-from ddim_tutorial.config import DDIMConfig
 
 ROOT = Path(__file__).resolve().parents[2]
 FLOWERS12 = ROOT.parent / "shared" / "data" / "flowers12"
@@ -249,8 +249,8 @@ def test_validation_noise_loss_matches_the_card(name, flowers12_dir):
 
 
 def test_validation_noise_loss_of_an_untrained_network_is_about_point_eight(flowers12_dir):
-    from ddim_tutorial.data.folders import load_image_folder
     from ddim_tutorial.core.model import DiffusionModel
+    from ddim_tutorial.data.folders import load_image_folder
 
     model = DiffusionModel(DDIMConfig.preset("smoke"))
     images = load_image_folder(flowers12_dir, 32, "validation", max_images=60)
@@ -261,7 +261,7 @@ def test_validation_noise_loss_of_an_untrained_network_is_about_point_eight(flow
 def test_loaded_model_can_be_fine_tuned_from_its_weights():
     """The training network starts as the EMA network, and the normalizer holds the data's statistics."""
     model = pretrained.load("flowers32")
-    for weight, ema_weight in zip(model.network.weights, model.ema_network.weights):
+    for weight, ema_weight in zip(model.network.weights, model.ema_network.weights, strict=True):
         np.testing.assert_array_equal(np.asarray(weight), np.asarray(ema_weight))
     assert model.is_adapted
     mean = np.asarray(model.normalizer.mean).ravel()

@@ -84,7 +84,7 @@ def assert_same_training(result: dict) -> None:
     # biases that feed a normalization get almost no gradient, and AdamW turns the rounding
     # noise of that near-zero gradient into steps of up to the learning rate.
     for name in ("network", "ema"):
-        for path, a, b in zip(one["paths"], two[name], one[name]):
+        for path, a, b in zip(one["paths"], two[name], one[name], strict=True):
             np.testing.assert_allclose(np.asarray(a), np.asarray(b), atol=2e-3, err_msg=f"{name}: {path}")
     assert len(set(one["n_loss"])) == len(one["n_loss"])  # it trained: the loss changed every epoch
     np.testing.assert_allclose(two["samples"], one["samples"], atol=1e-2)

@@ -5,26 +5,14 @@ Runs on every backend: ``KERAS_BACKEND=X pytest tests/runtime/test_ema.py``.
 
 from __future__ import annotations
 
-import importlib.util
-import inspect
-import json
-import os
-import subprocess
-import sys
-import textwrap
 from pathlib import Path
 
 import keras
 import numpy as np
 import pytest
 
-from ddim_tutorial.core import model as model_module
 from ddim_tutorial.config import DDIMConfig
 from ddim_tutorial.core.model import DiffusionModel
-from ddim_tutorial.checks import MAX_SEED
-from ddim_tutorial.core.sampling import reverse_diffusion
-from ddim_tutorial.runtime.arrays import image_batches
-from ddim_tutorial.runtime.random import step_noise
 
 BACKEND = keras.backend.backend()
 REPO_ROOT = Path(__file__).resolve().parents[2]

@@ -16,16 +16,26 @@ import numpy as np
 import pytest
 from keras import layers, ops
 
-from ddim_tutorial.teaching import exercises
-from ddim_tutorial.teaching.checking import STARTER
-from ddim_tutorial.teaching.exercises import (CheckResult, check, check_ddim_step, check_forward_noise, check_kid,
-                                     check_loss, check_residual_block, check_schedule,
-                                     check_sinusoidal_embedding, check_slerp, check_guidance)
-from ddim_tutorial.teaching.interpolation import lerp, slerp
-from ddim_tutorial.metrics.kid import kid_per_batch
 from ddim_tutorial.core.network import SinusoidalEmbedding, residual_block
 from ddim_tutorial.core.sampling import ddim_step
 from ddim_tutorial.core.schedule import diffusion_schedule
+from ddim_tutorial.metrics.kid import kid_per_batch
+from ddim_tutorial.teaching import exercises
+from ddim_tutorial.teaching.checking import STARTER
+from ddim_tutorial.teaching.exercises import (
+    CheckResult,
+    check,
+    check_ddim_step,
+    check_forward_noise,
+    check_guidance,
+    check_kid,
+    check_loss,
+    check_residual_block,
+    check_schedule,
+    check_sinusoidal_embedding,
+    check_slerp,
+)
+from ddim_tutorial.teaching.interpolation import lerp, slerp
 
 
 def verdict(checker, fn) -> CheckResult:
@@ -154,7 +164,8 @@ def my_guided_prediction(conditional, unconditional, guidance_scale):
     (check_kid, kid_per_batch), (check_kid, my_unbiased_mmd),
     (check_slerp, slerp), (check_slerp, my_slerp),
     (check_guidance, my_guided_prediction),
-    (check_guidance, lambda c, u, w: w * np.asarray(ops.convert_to_numpy(c)) + (1 - w) * np.asarray(ops.convert_to_numpy(u))),
+    (check_guidance,
+     lambda c, u, w: w * np.asarray(ops.convert_to_numpy(c)) + (1 - w) * np.asarray(ops.convert_to_numpy(u))),
 ], ids=lambda value: getattr(value, "__name__", "fn"))
 def test_the_package_and_a_correct_solution_pass(checker, fn, capsys):
     result = verdict(checker, fn)

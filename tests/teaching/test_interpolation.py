@@ -8,8 +8,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ddim_tutorial import DDIMConfig
-from ddim_tutorial.teaching.interpolation import (angle_between, interpolate, interpolation_grid, interpolation_noises,
-                                         lerp, seeded_noise, slerp)
+from ddim_tutorial.teaching.interpolation import (
+    angle_between,
+    interpolate,
+    interpolation_grid,
+    interpolation_noises,
+    lerp,
+    seeded_noise,
+    slerp,
+)
 
 SMOKE = DDIMConfig.preset("smoke")
 

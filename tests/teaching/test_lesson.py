@@ -7,9 +7,9 @@ import shutil
 import numpy as np
 import pytest
 
+from ddim_tutorial.config import DDIMConfig
 from ddim_tutorial.pretrained import presets as pretrained
 from ddim_tutorial.teaching import lesson
-from ddim_tutorial.config import DDIMConfig
 
 
 @pytest.fixture

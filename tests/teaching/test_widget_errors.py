@@ -5,27 +5,12 @@ Each case here is a row of docs/ERRORS.md (the test ids are the ones the table n
 
 from __future__ import annotations
 
-import importlib.util
-import os
-import subprocess
-import sys
-import textwrap
-import warnings
 from pathlib import Path
 
-import keras
 import numpy as np
 import pytest
-from PIL import Image
 
-from ddim_tutorial.data import datasets as data
-from ddim_tutorial.data import folders
-from ddim_tutorial.metrics import inception
-from ddim_tutorial.metrics import kid
-from ddim_tutorial.data import synthetic
 from ddim_tutorial.config import DDIMConfig
-from ddim_tutorial.core.model import DiffusionModel
-from ddim_tutorial.core.sampling import reverse_diffusion
 
 REPO = Path(__file__).resolve().parents[2]
 TINY = dict(image_size=16, widths=(8, 16), block_depth=1, embedding_dims=8, batch_size=4, validation_kid=False,

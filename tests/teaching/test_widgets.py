@@ -15,8 +15,8 @@ import pytest
 pytest.importorskip("ipywidgets")
 
 from ddim_tutorial import DDIMConfig  # noqa: E402
-from ddim_tutorial.teaching import widgets  # noqa: E402
 from ddim_tutorial.teaching import explorer as explorer_module  # noqa: E402
+from ddim_tutorial.teaching import widgets  # noqa: E402
 from ddim_tutorial.teaching.interpolation import seeded_noise, slerp  # noqa: E402
 
 PNG_MAGIC = b"\x89PNG"
@@ -91,8 +91,8 @@ def test_cache_keeps_only_the_most_recent_settings(monkeypatch):
 def test_noising_explorer_noise_grows_with_t_and_matches_the_schedule():
     from keras import ops
 
-    from ddim_tutorial.data.synthetic import synthetic_flowers
     from ddim_tutorial.core.schedule import diffusion_schedule
+    from ddim_tutorial.data.synthetic import synthetic_flowers
 
     images = synthetic_flowers(3, 16, seed=0)
     explorer = widgets.noising_explorer(images, t=0.0)
@@ -268,8 +268,8 @@ class TimedFakeModel(FakeModel):
     """
 
     def __init__(self, clock: FakeClock, seconds_per_evaluation: float, *, compile_seconds: float = 0.0,
-                 slowdown: dict | None = None, config: DDIMConfig = SMOKE.replace(plot_diffusion_steps=20)) -> None:
-        super().__init__(config)
+                 slowdown: dict | None = None, config: DDIMConfig | None = None) -> None:
+        super().__init__(config or SMOKE.replace(plot_diffusion_steps=20))
         self.clock, self.seconds_per_evaluation = clock, seconds_per_evaluation
         self.compile_seconds, self.slowdown = compile_seconds, slowdown or {}
         self.compiled: set = set()

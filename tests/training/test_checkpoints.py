@@ -11,12 +11,20 @@ import keras
 import numpy as np
 import pytest
 
-from ddim_tutorial.training import checkpoints
-from ddim_tutorial.training.checkpoints import (CONFIG_FILE, TRAINING_STATE_FILE, WEIGHTS_FILE, CheckpointError,
-                                       load_checkpoint, load_weights_into, read_training_state, save_checkpoint)
 from ddim_tutorial.config import DDIMConfig
-from ddim_tutorial.data.synthetic import synthetic_flowers
 from ddim_tutorial.core.model import DiffusionModel
+from ddim_tutorial.data.synthetic import synthetic_flowers
+from ddim_tutorial.training import checkpoints
+from ddim_tutorial.training.checkpoints import (
+    CONFIG_FILE,
+    TRAINING_STATE_FILE,
+    WEIGHTS_FILE,
+    CheckpointError,
+    load_checkpoint,
+    load_weights_into,
+    read_training_state,
+    save_checkpoint,
+)
 
 
 def tiny_config(**overrides) -> DDIMConfig:
@@ -71,7 +79,7 @@ def test_round_trip_restores_ema_and_optimizer_for_resuming(saved):
     target.optimizer.build(target.trainable_variables)
     load_weights_into(target, directory)
     assert int(keras.ops.convert_to_numpy(target.optimizer.iterations)) == 7
-    for restored, original in zip(target.ema_network.weights, model.ema_network.weights):
+    for restored, original in zip(target.ema_network.weights, model.ema_network.weights, strict=True):
         np.testing.assert_array_equal(keras.ops.convert_to_numpy(restored), keras.ops.convert_to_numpy(original))
 
 

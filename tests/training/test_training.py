@@ -17,12 +17,12 @@ import keras
 import numpy as np
 import pytest
 
-from ddim_tutorial.training.callbacks import NaNGuard, NonFiniteLossError
-from ddim_tutorial.training.interrupts import TrainingInterrupted
-from ddim_tutorial.training.checkpoints import CheckpointError, load_checkpoint, read_training_state
 from ddim_tutorial.config import DDIMConfig
 from ddim_tutorial.core.model import DiffusionModel
+from ddim_tutorial.training.callbacks import NaNGuard, NonFiniteLossError
+from ddim_tutorial.training.checkpoints import CheckpointError, load_checkpoint, read_training_state
 from ddim_tutorial.training.driver import train
+from ddim_tutorial.training.interrupts import TrainingInterrupted
 
 REPO = Path(__file__).resolve().parents[2]
 BATCHES = 2  # per epoch, for the in-process runs
