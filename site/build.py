@@ -144,9 +144,8 @@ def schedule_block() -> str:
         '<div class="ddim-static ddim-static-schedule" data-min-signal="0.02" data-max-signal="0.95">'
         "</div>\n\n"
         '<p class="ddim-static-note">On this page the two sliders recompute the cosine schedule in your '
-        "browser. In the notebook the explorer draws it with the package's own "
-        "<code>diffusion_schedule</code> in Keras and adds the dashed linear-beta schedule of DDPM for "
-        "comparison.</p>\n"
+        "browser. What runs live only in the notebook: the package's own <code>diffusion_schedule</code> "
+        "in Keras, and the dashed linear-beta schedule of DDPM drawn beside the cosine one.</p>\n"
     )
 
 
