@@ -126,6 +126,23 @@ def add_picture_cells(notebook) -> list[tuple[int, str]]:
 
 
 WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
+# What TensorFlow's C++ runtime (absl logging) writes to stderr while it starts, on every machine
+# without a GPU: "I0000 00:00:... cudart_stub.cc:31] Could not find cuda drivers ...". It says
+# nothing about the lesson, and TF_CPP_MIN_LOG_LEVEL does not silence all of it.
+RUNTIME_LOG_LINE = re.compile(r"^(WARNING: All log messages before absl::InitializeLog\(\)|[IWEF]\d{4} [\d:.]+ +\d+ [\w.]+:\d+\] )")
+
+
+def drop_runtime_logs(cell) -> None:
+    kept = []
+    for output in cell.get("outputs", []):
+        if output.get("output_type") == "stream" and output.get("name") == "stderr":
+            text = "".join(line for line in output.get("text", "").splitlines(keepends=True)
+                           if not RUNTIME_LOG_LINE.match(line))
+            if not text.strip():
+                continue
+            output["text"] = text
+        kept.append(output)
+    cell.outputs = kept
 
 
 def strip_widget_outputs(cell) -> None:
@@ -217,6 +234,9 @@ def build_notebooks(out_dir: Path, work_dir: Path, frames: dict | None) -> list[
             explorers = add_picture_cells(notebook)
             execute(notebook, path.name, work_dir)
             move_pictures_and_add_static_sliders(notebook, explorers, frames)
+            for cell in notebook.cells:
+                if cell.cell_type == "code":
+                    drop_runtime_logs(cell)
             errors = [output for cell in notebook.cells for output in cell.get("outputs", [])
                       if output.get("output_type") == "error"]
             if errors:
