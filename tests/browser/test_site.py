@@ -128,6 +128,15 @@ def test_page_images_math_links(site_page, site_url, page_path):
     if page_path.endswith(("01_diffusion_schedule", "06_sampling")):
         assert math_count > 0, f"{page_path} has formulas, but none was found rendered"
 
+    # Every explorer of the lesson is there as a picture or as static sliders, with its note.
+    if page_path.startswith("notebooks/"):
+        source = (REPO_ROOT / f"{page_path}.ipynb").read_text()
+        explorers = len(re.findall(r"widgets\.\w+_explorer\(", source))
+        notes = page.locator("p.ddim-static-note")
+        assert notes.count() == explorers, f"{page_path}: {explorers} explorers, {notes.count()} notes"
+        for k in range(explorers):
+            assert "only in the notebook" in notes.nth(k).inner_text()
+
     hrefs = page.eval_on_selector_all("a[href]", "links => links.map(a => a.href)")
     internal = sorted({href for href in hrefs if href.startswith(site_url)})
     assert any("notebooks/" in href for href in internal), f"{page_path}: no link to a lesson (navigation)"
