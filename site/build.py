@@ -132,7 +132,42 @@ WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
 RUNTIME_LOG_LINE = re.compile(r"^(WARNING: All log messages before absl::InitializeLog\(\)|[IWEF]\d{4} [\d:.]+ +\d+ [\w.]+:\d+\] )")
 
 
+def as_a_terminal_shows(text: str) -> str:
+    """Apply carriage returns and backspaces the way a terminal (and JupyterLab) does.
+
+    Keras's progress bar redraws its line with ``\\r`` and ``\\b``; written to a page verbatim,
+    every redraw would become a line of its own.
+    """
+    lines = [""]
+    for char in text:
+        if char == "\n":
+            lines.append("")
+        elif char == "\r":
+            lines[-1] = ""
+        elif char == "\b":
+            lines[-1] = lines[-1][:-1]
+        else:
+            lines[-1] += char
+    return "\n".join(lines)
+
+
+def merge_streams(cell) -> None:
+    """Join consecutive outputs of one stream, then show them as a terminal would."""
+    merged = []
+    for output in cell.get("outputs", []):
+        if (output.get("output_type") == "stream" and merged and merged[-1].get("output_type") == "stream"
+                and merged[-1].get("name") == output.get("name")):
+            merged[-1]["text"] += output.get("text", "")
+        else:
+            merged.append(output)
+    for output in merged:
+        if output.get("output_type") == "stream":
+            output["text"] = as_a_terminal_shows(output.get("text", ""))
+    cell.outputs = merged
+
+
 def drop_runtime_logs(cell) -> None:
+    """Drop TensorFlow's start-up log lines from a cell's stderr; keep every other line."""
     kept = []
     for output in cell.get("outputs", []):
         if output.get("output_type") == "stream" and output.get("name") == "stderr":
@@ -140,7 +175,8 @@ def drop_runtime_logs(cell) -> None:
                            if not RUNTIME_LOG_LINE.match(line))
             if not text.strip():
                 continue
-            output["text"] = text
+            # A warning names its file: show it relative to the repository, not the build machine's path.
+            output["text"] = text.replace(f"{REPO_ROOT}{os.sep}", "")
         kept.append(output)
     cell.outputs = kept
 
@@ -236,6 +272,7 @@ def build_notebooks(out_dir: Path, work_dir: Path, frames: dict | None) -> list[
             move_pictures_and_add_static_sliders(notebook, explorers, frames)
             for cell in notebook.cells:
                 if cell.cell_type == "code":
+                    merge_streams(cell)
                     drop_runtime_logs(cell)
             errors = [output for cell in notebook.cells for output in cell.get("outputs", [])
                       if output.get("output_type") == "error"]

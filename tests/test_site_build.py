@@ -60,14 +60,29 @@ def test_tensorflow_start_up_logs_are_dropped_and_real_warnings_kept(build):
             "WARNING: All log messages before absl::InitializeLog() is called are written to STDERR\n"
             "I0000 00:00:1796681812.726814   19790 port.cc:153] oneDNN custom operations are on.\n"
             "E0000 00:00:1796681815.273326   19790 cuda_platform.cc:52] failed call to cuInit\n")),
-        nbformat.v4.new_output("stream", name="stderr", text="UserWarning: KID with random weights\n"),
+        nbformat.v4.new_output("stream", name="stderr",
+                               text=f"{build.REPO_ROOT}/ddim_tutorial/kid.py:1: UserWarning: KID with random weights\n"),
         nbformat.v4.new_output("stream", name="stdout", text="I0000 printed by the lesson stays\n"),
     ]
     build.drop_runtime_logs(cell)
-    assert [output["text"] for output in cell.outputs] == ["UserWarning: KID with random weights\n",
+    assert [output["text"] for output in cell.outputs] == ["ddim_tutorial/kid.py:1: UserWarning: KID with random weights\n",
                                                            "I0000 printed by the lesson stays\n"]
 
 
 def test_the_course_map_lists_every_lesson(build):
     rows = dict(build.readme_lessons())
     assert sorted(rows) == [path.stem for path in LESSONS if not path.name.startswith("00_")]
+
+
+def test_progress_bars_collapse_as_in_a_terminal(build):
+    cell = nbformat.v4.new_code_cell("model.fit(...)")
+    cell.outputs = [
+        nbformat.v4.new_output("stream", name="stdout", text="Epoch 1/2\n"),
+        nbformat.v4.new_output("stream", name="stdout", text="\r 1/45 ━━ loss: 2.0"),
+        nbformat.v4.new_output("stream", name="stdout", text="\b" * 8 + "\r45/45 ━━ loss: 0.6\n"),
+        nbformat.v4.new_output("stream", name="stderr", text="a warning\n"),
+        nbformat.v4.new_output("stream", name="stdout", text="done\n"),
+    ]
+    build.merge_streams(cell)
+    assert [(output["name"], output["text"]) for output in cell.outputs] == [
+        ("stdout", "Epoch 1/2\n45/45 ━━ loss: 0.6\n"), ("stderr", "a warning\n"), ("stdout", "done\n")]
