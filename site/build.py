@@ -129,7 +129,8 @@ WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
 # What TensorFlow's C++ runtime (absl logging) writes to stderr while it starts, on every machine
 # without a GPU: "I0000 00:00:... cudart_stub.cc:31] Could not find cuda drivers ...". It says
 # nothing about the lesson, and TF_CPP_MIN_LOG_LEVEL does not silence all of it.
-RUNTIME_LOG_LINE = re.compile(r"^(WARNING: All log messages before absl::InitializeLog\(\)|[IWEF]\d{4} [\d:.]+ +\d+ [\w.]+:\d+\] )")
+RUNTIME_LOG_LINE = re.compile(
+    r"^(WARNING: All log messages before absl::InitializeLog\(\)|[IWEF]\d{4} [\d:.]+ +\d+ [\w.]+:\d+\] )")
 
 
 def as_a_terminal_shows(text: str) -> str:

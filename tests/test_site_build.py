@@ -28,7 +28,7 @@ def test_every_explorer_of_a_lesson_is_found_and_gets_a_picture_cell(build, path
     found = build.explorer_cells(notebook)
     assert len(found) == calls, f"{path.name}: {calls} explorer calls, {len(found)} cells that show one"
     added = build.add_picture_cells(notebook)
-    for index, kind in added:
+    for index, _kind in added:
         helper = notebook.cells[index + 1]
         assert helper.metadata.get("ddim_site_helper")
         assert re.search(r"\w+\.png\)\)$", helper.source)
@@ -61,11 +61,11 @@ def test_tensorflow_start_up_logs_are_dropped_and_real_warnings_kept(build):
             "I0000 00:00:1796681812.726814   19790 port.cc:153] oneDNN custom operations are on.\n"
             "E0000 00:00:1796681815.273326   19790 cuda_platform.cc:52] failed call to cuInit\n")),
         nbformat.v4.new_output("stream", name="stderr",
-                               text=f"{build.REPO_ROOT}/ddim_tutorial/kid.py:1: UserWarning: KID with random weights\n"),
+                               text=f"{build.REPO_ROOT}/ddim_tutorial/kid.py:1: UserWarning: random weights\n"),
         nbformat.v4.new_output("stream", name="stdout", text="I0000 printed by the lesson stays\n"),
     ]
     build.drop_runtime_logs(cell)
-    assert [output["text"] for output in cell.outputs] == ["ddim_tutorial/kid.py:1: UserWarning: KID with random weights\n",
+    assert [output["text"] for output in cell.outputs] == ["ddim_tutorial/kid.py:1: UserWarning: random weights\n",
                                                            "I0000 printed by the lesson stays\n"]
 
 
