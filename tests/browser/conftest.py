@@ -719,3 +719,9 @@ def make_notebook(lab_server: LabServer) -> Callable[[str, list[str]], str]:
         return relative
 
     return _make
+
+
+@pytest.fixture(scope="session")
+def cannot_run() -> Callable[[str], None]:
+    """``_cannot_run`` for test modules: skip with the reason, or fail where the suite is required (CI)."""
+    return _cannot_run
