@@ -34,7 +34,7 @@ from ddim_tutorial.core.schedule import onto_path, path_parameters, path_rates
 from ddim_tutorial.runtime.random import step_noise
 
 __all__ = ["ddim_step", "dpm_solver_2s_step", "reverse_diffusion", "reverse_diffusion_steps", "sample",
-           "DiffusionStep", "network_evaluations", "sampling_times", "SAMPLERS"]
+           "DiffusionStep", "time_intervals", "network_evaluations", "sampling_times", "SAMPLERS"]
 
 
 def ddim_step(pred_noises: Any, pred_images: Any, noise_rates: Any, signal_rates: Any,
@@ -97,19 +97,23 @@ def dpm_solver_2s_step(denoise: Callable, noisy_images: Any, pred_noises: Any, p
     return ddim_step(mid_pred_noises, mid_pred_images, noise_rates, signal_rates, next_noise_rates, next_signal_rates)
 
 
+def time_intervals(sampler: str, diffusion_steps: Any) -> Any:
+    """The time grid: into how many equal intervals ``sampler`` cuts t in [0, 1]. DDIM: ``steps``, from
+    t = 1 down to its last prediction at t = 1 / steps; DPM-Solver++(2S): ``steps - 1``, down to t = 0
+    included. ``diffusion_steps`` may be a tensor."""
+    return diffusion_steps if sampler == "ddim" else ops.maximum(diffusion_steps - 1, 1)
+
+
 def step_functions(denoise: Callable, num_images: Any, diffusion_steps: Any, start: Any, span: Any, *,
                    sampler: str = "ddim", path: str = "cosine", eta: Any = 0.0,
                    fresh_noises: Callable | None = None) -> tuple[Callable, Callable]:
     """``(predict, advance)``: the body of every sampling loop, eager or compiled, in two halves.
 
     ``predict(step, noisy_images) -> (diffusion_times, pred_noises, pred_images)`` asks the network;
-    ``advance(step, noisy_images, pred_noises, pred_images)`` takes the step to the next time.
-    The time grid: DDIM goes from t = 1 in steps of ``1 / steps`` and reads its sample at
-    t = 1 / steps; DPM-Solver++ goes down to t = 0 in ``steps - 1`` steps. ``fresh_noises(step)``
-    draws the noise of stochastic DDIM (``eta > 0``).
+    ``advance(step, noisy_images, pred_noises, pred_images)`` takes the step to the next time, on the
+    grid of :func:`time_intervals`. ``fresh_noises(step)`` draws the noise of stochastic DDIM (``eta > 0``).
     """
-    intervals = diffusion_steps if sampler == "ddim" else ops.maximum(diffusion_steps - 1, 1)
-    step_size = 1.0 / ops.cast(intervals, "float32")
+    step_size = 1.0 / ops.cast(time_intervals(sampler, diffusion_steps), "float32")
     ones = ops.ones((num_images, 1, 1, 1), dtype="float32")
 
     def times_at(step):  # the one time grid
@@ -209,10 +213,9 @@ def network_evaluations(sampler: str, diffusion_steps: int) -> int:
 
 
 def sampling_times(sampler: str, diffusion_steps: int) -> np.ndarray:
-    """The diffusion times at which ``sampler`` first asks the network in each step (the time grid of
-    :func:`step_functions`): DDIM ``1, 1 - 1/steps, ..., 1/steps``; DPM-Solver++(2S) from 1 down to 0
+    """The diffusion times at which ``sampler`` first asks the network in each step (the grid of
+    :func:`time_intervals`): DDIM ``1, 1 - 1/steps, ..., 1/steps``; DPM-Solver++(2S) from 1 down to 0
     included, so that both converge to the same images, the ODE's solution denoised at t = 0."""
     network_evaluations(sampler, diffusion_steps)  # checks both
-    intervals = diffusion_steps if sampler == "ddim" else max(diffusion_steps - 1, 1)
-    return 1.0 - np.arange(diffusion_steps) / intervals
+    return 1.0 - np.arange(diffusion_steps) / float(ops.convert_to_numpy(time_intervals(sampler, diffusion_steps)))
 
