@@ -49,3 +49,47 @@ def model_around(network: keras.Model, **config: Any) -> Any:
     model.ema_network = network
     model.set_normalizer(MEAN, VARIANCE)
     return model
+
+
+SMALL = dict(image_size=16, widths=(8, 16), block_depth=1, embedding_dims=8, batch_size=4, dataset_repetitions=1,
+             plot_diffusion_steps=2, kid_diffusion_steps=2, validation_kid=False, kid_weights=None, seed=0)
+#: The small config of the entry-point, EMA, step-noise and two-device tests: no XLA, no KID.
+TINY_EAGER = DDIMConfig(**SMALL, jit_compile=False)
+NOT_ADAPTED = ("The normalizer has no mean and variance yet: call model.adapt_normalizer(train_images) before "
+               "training or sampling (or load a checkpoint).")
+
+
+def tiny_images(count: int = 8, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    coarse = rng.uniform(size=(count, 4, 4, 3))
+    return np.repeat(np.repeat(coarse, 4, axis=1), 4, axis=2).astype("float32")
+
+
+def adapted_model(config: DDIMConfig = TINY_EAGER) -> Any:
+    """A DiffusionModel of ``config`` with its normalizer adapted to :func:`tiny_images`."""
+    from ddim_tutorial.core.model import DiffusionModel
+
+    keras.utils.set_random_seed(0)
+    model = DiffusionModel(config)
+    model.adapt_normalizer(tiny_images())
+    return model
+
+
+def has_accelerator() -> bool:
+    """Whether TensorFlow sees a GPU or TPU, asked directly (not through the package under test)."""
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        return any(device.device_type in ("GPU", "TPU") for device in tf.config.list_physical_devices())
+    return False
+
+
+#: The fields of the tiny config of the error-case tests (the rows of docs/ERRORS.md) and of the
+#: cross-backend checkpoint test, which passes them to a subprocess.
+TINY_FIELDS = dict(image_size=16, widths=(8, 16), block_depth=1, embedding_dims=8, batch_size=4, validation_kid=False,
+                   kid_weights=None, seed=0, jit_compile=False, dataset_repetitions=1)
+
+
+def tiny_config(**overrides: Any) -> DDIMConfig:
+    """``DDIMConfig(**TINY_FIELDS)`` with ``overrides``."""
+    return DDIMConfig(**{**TINY_FIELDS, **overrides})

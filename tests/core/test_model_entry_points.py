@@ -17,35 +17,10 @@ from ddim_tutorial.config import DDIMConfig
 from ddim_tutorial.core.model import DiffusionModel
 from ddim_tutorial.core.sampling import reverse_diffusion
 from ddim_tutorial.runtime.arrays import image_batches
+from tests.helpers import NOT_ADAPTED, SMALL, TINY_EAGER, adapted_model, has_accelerator, tiny_images
 
 BACKEND = keras.backend.backend()
 REPO_ROOT = Path(__file__).resolve().parents[2]
-SMALL = dict(image_size=16, widths=(8, 16), block_depth=1, embedding_dims=8, batch_size=4, dataset_repetitions=1,
-             plot_diffusion_steps=2, kid_diffusion_steps=2, validation_kid=False, kid_weights=None, seed=0)
-TINY = DDIMConfig(**SMALL, jit_compile=False)
-NOT_ADAPTED = ("The normalizer has no mean and variance yet: call model.adapt_normalizer(train_images) before "
-               "training or sampling (or load a checkpoint).")
-
-
-def tiny_images(count: int = 8, seed: int = 0) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    coarse = rng.uniform(size=(count, 4, 4, 3))
-    return np.repeat(np.repeat(coarse, 4, axis=1), 4, axis=2).astype("float32")
-
-
-def adapted_model(config: DDIMConfig = TINY) -> DiffusionModel:
-    keras.utils.set_random_seed(0)
-    model = DiffusionModel(config)
-    model.adapt_normalizer(tiny_images())
-    return model
-
-
-def has_accelerator() -> bool:
-    if BACKEND == "tensorflow":
-        import tensorflow as tf
-
-        return any(device.device_type in ("GPU", "TPU") for device in tf.config.list_physical_devices())
-    return False
 
 
 # ---------------------------------------------------------- 1. jit_compile per backend and device
@@ -57,7 +32,7 @@ def test_auto_jit_compile_is_resolved_per_backend_and_device():
 
 
 def test_an_explicit_jit_compile_is_honoured():
-    model = DiffusionModel(TINY.replace(jit_compile=True))
+    model = DiffusionModel(TINY_EAGER.replace(jit_compile=True))
     model.compile()
     assert model.jit_compile is True
     model.compile(jit_compile=False)
@@ -68,7 +43,7 @@ def test_an_explicit_jit_compile_is_honoured():
 @pytest.mark.parametrize("entry", ["fit", "evaluate", "train_on_batch"])
 def test_an_unadapted_model_refuses_before_the_first_step(entry):
     keras.utils.set_random_seed(0)
-    model = DiffusionModel(TINY)
+    model = DiffusionModel(TINY_EAGER)
     model.compile()
     before = model.network.get_weights()
     images = tiny_images()
@@ -126,7 +101,7 @@ def test_compile_loss_becomes_the_configs_loss(tmp_path):
 
 
 def test_compile_refuses_a_loss_the_config_cannot_record():
-    model = DiffusionModel(TINY)
+    model = DiffusionModel(TINY_EAGER)
     with pytest.raises(ValueError, match=r"compile\(loss='huber'\) is invalid: use 'mae' or 'mse'"):
         model.compile(loss="huber")
     assert model.config.loss == "mae"
@@ -161,7 +136,7 @@ def test_adapt_reads_every_repetition_of_a_tf_dataset_with_the_same_statistics()
     images = tiny_images(8)
     dataset = tf.data.Dataset.from_tensor_slices(images).batch(4)
     assert len(list(image_batches(dataset.repeat(3), None))) == 3 * 2
-    once, thrice = DiffusionModel(TINY), DiffusionModel(TINY)
+    once, thrice = DiffusionModel(TINY_EAGER), DiffusionModel(TINY_EAGER)
     once.adapt_normalizer(dataset)
     thrice.adapt_normalizer(dataset.repeat(3))  # each image counted three times: the same statistics
     for name in ("adapt_mean", "adapt_variance"):

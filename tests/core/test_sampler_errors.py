@@ -6,7 +6,6 @@ Each case here is a row of docs/ERRORS.md (the test ids are the ones the table n
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import keras
 import numpy as np
@@ -18,15 +17,7 @@ from ddim_tutorial.config import DDIMConfig
 from ddim_tutorial.core.model import DiffusionModel
 from ddim_tutorial.core.sampling import reverse_diffusion
 from ddim_tutorial.data import synthetic
-from tests.helpers import randomize_output_layer, to_numpy
-
-REPO = Path(__file__).resolve().parents[2]
-TINY = dict(image_size=16, widths=(8, 16), block_depth=1, embedding_dims=8, batch_size=4, validation_kid=False,
-            kid_weights=None, seed=0, jit_compile=False, dataset_repetitions=1)
-
-
-def tiny_config(**overrides) -> DDIMConfig:
-    return DDIMConfig(**{**TINY, **overrides})
+from tests.helpers import randomize_output_layer, tiny_config, to_numpy
 
 
 # ---------------------------------------------------------------------------- sampler

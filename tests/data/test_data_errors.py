@@ -12,18 +12,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from ddim_tutorial.config import DDIMConfig
 from ddim_tutorial.core.model import DiffusionModel
 from ddim_tutorial.data import datasets as data
 from ddim_tutorial.data import folders
-
-REPO = Path(__file__).resolve().parents[2]
-TINY = dict(image_size=16, widths=(8, 16), block_depth=1, embedding_dims=8, batch_size=4, validation_kid=False,
-            kid_weights=None, seed=0, jit_compile=False, dataset_repetitions=1)
-
-
-def tiny_config(**overrides) -> DDIMConfig:
-    return DDIMConfig(**{**TINY, **overrides})
+from tests.helpers import tiny_config
 
 
 # ------------------------------------------------------------------------ data loaders

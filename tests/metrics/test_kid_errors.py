@@ -6,22 +6,11 @@ Each case here is a row of docs/ERRORS.md (the test ids are the ones the table n
 from __future__ import annotations
 
 import warnings
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-from ddim_tutorial.config import DDIMConfig
 from ddim_tutorial.metrics import inception, kid
-
-REPO = Path(__file__).resolve().parents[2]
-TINY = dict(image_size=16, widths=(8, 16), block_depth=1, embedding_dims=8, batch_size=4, validation_kid=False,
-            kid_weights=None, seed=0, jit_compile=False, dataset_repetitions=1)
-
-
-def tiny_config(**overrides) -> DDIMConfig:
-    return DDIMConfig(**{**TINY, **overrides})
-
 
 # -------------------------------------------------------------------------------- KID
 IMAGES = np.random.default_rng(1).random((8, 16, 16, 3), dtype=np.float32)

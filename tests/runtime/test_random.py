@@ -14,38 +14,10 @@ import keras
 import numpy as np
 
 from ddim_tutorial.checks import MAX_SEED
-from ddim_tutorial.config import DDIMConfig
-from ddim_tutorial.core.model import DiffusionModel
 from ddim_tutorial.runtime.random import step_noise
 
 BACKEND = keras.backend.backend()
 REPO_ROOT = Path(__file__).resolve().parents[2]
-SMALL = dict(image_size=16, widths=(8, 16), block_depth=1, embedding_dims=8, batch_size=4, dataset_repetitions=1,
-             plot_diffusion_steps=2, kid_diffusion_steps=2, validation_kid=False, kid_weights=None, seed=0)
-TINY = DDIMConfig(**SMALL, jit_compile=False)
-NOT_ADAPTED = ("The normalizer has no mean and variance yet: call model.adapt_normalizer(train_images) before "
-               "training or sampling (or load a checkpoint).")
-
-
-def tiny_images(count: int = 8, seed: int = 0) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    coarse = rng.uniform(size=(count, 4, 4, 3))
-    return np.repeat(np.repeat(coarse, 4, axis=1), 4, axis=2).astype("float32")
-
-
-def adapted_model(config: DDIMConfig = TINY) -> DiffusionModel:
-    keras.utils.set_random_seed(0)
-    model = DiffusionModel(config)
-    model.adapt_normalizer(tiny_images())
-    return model
-
-
-def has_accelerator() -> bool:
-    if BACKEND == "tensorflow":
-        import tensorflow as tf
-
-        return any(device.device_type in ("GPU", "TPU") for device in tf.config.list_physical_devices())
-    return False
 
 
 # ------------------------------------------------------------ collision-free step noise
@@ -58,8 +30,6 @@ def test_step_noise_never_shares_noise_between_seed_step_pairs():
     noise = keras.ops.convert_to_numpy(step_noise((64, 16, 16, 3), 7, 3))
     assert noise.dtype == np.float32
     assert abs(noise.mean()) < 0.02 and abs(noise.std() - 1.0) < 0.02  # still standard normal
-
-
 
 
 def test_step_noise_is_the_same_in_a_fresh_process():

@@ -16,37 +16,8 @@ import keras
 import numpy as np
 import pytest
 
-from ddim_tutorial.config import DDIMConfig
-from ddim_tutorial.core.model import DiffusionModel
-
 BACKEND = keras.backend.backend()
 REPO_ROOT = Path(__file__).resolve().parents[2]
-SMALL = dict(image_size=16, widths=(8, 16), block_depth=1, embedding_dims=8, batch_size=4, dataset_repetitions=1,
-             plot_diffusion_steps=2, kid_diffusion_steps=2, validation_kid=False, kid_weights=None, seed=0)
-TINY = DDIMConfig(**SMALL, jit_compile=False)
-NOT_ADAPTED = ("The normalizer has no mean and variance yet: call model.adapt_normalizer(train_images) before "
-               "training or sampling (or load a checkpoint).")
-
-
-def tiny_images(count: int = 8, seed: int = 0) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    coarse = rng.uniform(size=(count, 4, 4, 3))
-    return np.repeat(np.repeat(coarse, 4, axis=1), 4, axis=2).astype("float32")
-
-
-def adapted_model(config: DDIMConfig = TINY) -> DiffusionModel:
-    keras.utils.set_random_seed(0)
-    model = DiffusionModel(config)
-    model.adapt_normalizer(tiny_images())
-    return model
-
-
-def has_accelerator() -> bool:
-    if BACKEND == "tensorflow":
-        import tensorflow as tf
-
-        return any(device.device_type in ("GPU", "TPU") for device in tf.config.list_physical_devices())
-    return False
 
 
 # ------------------------------------------------- 3 and 4. two devices equal one (subprocesses)

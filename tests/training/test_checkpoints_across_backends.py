@@ -12,15 +12,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ddim_tutorial.config import DDIMConfig
+from tests.helpers import TINY_FIELDS
 
 REPO = Path(__file__).resolve().parents[2]
-TINY = dict(image_size=16, widths=(8, 16), block_depth=1, embedding_dims=8, batch_size=4, validation_kid=False,
-            kid_weights=None, seed=0, jit_compile=False, dataset_repetitions=1)
-
-
-def tiny_config(**overrides) -> DDIMConfig:
-    return DDIMConfig(**{**TINY, **overrides})
 
 
 # -------------------------------------------------------- checkpoints across backends
@@ -33,7 +27,7 @@ from ddim_tutorial.core.model import DiffusionModel
 source, target, noise_file, expected_file = sys.argv[1:5]
 if source == "new":
     keras.utils.set_random_seed(0)
-    model = DiffusionModel(DDIMConfig(**{TINY}))
+    model = DiffusionModel(DDIMConfig(**{TINY_FIELDS}))
     model.adapt_normalizer(synthetic_flowers(8, 16))
 else:
     model = load_checkpoint(source)
@@ -68,7 +62,7 @@ def run_on(backend: str, *args: str) -> str:
     python = python_for(backend)
     if python is None:
         pytest.skip(f"no Python with the {backend} backend (set DDIM_PYTHON_{backend.upper()})")
-    script = _SAVE_AND_SAMPLE.replace("{TINY}", repr(TINY))
+    script = _SAVE_AND_SAMPLE.replace("{TINY_FIELDS}", repr(TINY_FIELDS))
     env = {**os.environ, "KERAS_BACKEND": backend, "PYTHONPATH": str(REPO), "TF_CPP_MIN_LOG_LEVEL": "2"}
     result = subprocess.run([python, "-c", textwrap.dedent(script), *args], capture_output=True, text=True,
                             env=env, timeout=300)
