@@ -1,4 +1,4 @@
-"""What each command of ``python -m ddim_tutorial`` does once :mod:`ddim_tutorial.cli` has parsed it.
+"""What each command of ``python -m ddim_tutorial`` does once :mod:`ddim_tutorial.cli.parser` has parsed it.
 
 Each ``run_*`` function takes the parsed arguments and returns the exit status; a mistake the
 user can fix raises :class:`CLIError` (or another ``ValueError``), which the command line

@@ -1,7 +1,7 @@
 """The command line: ``python -m ddim_tutorial {train,sample,kid,models,export}``.
 
 This module parses the arguments, chooses the backend and turns errors into one line;
-:mod:`ddim_tutorial.commands` does the work of each command.
+:mod:`ddim_tutorial.cli.commands` does the work of each command.
 
 Keras is imported only after the arguments are parsed, because ``--backend`` must set
 ``KERAS_BACKEND`` before the first ``import keras``. Mistakes the user can fix (a bad

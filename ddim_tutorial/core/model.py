@@ -18,7 +18,7 @@ from keras import ops
 from ddim_tutorial.checks import check_loss, check_positive_int, check_sampler, check_seed
 from ddim_tutorial.config import DDIMConfig
 from ddim_tutorial.core.network import build_network
-from ddim_tutorial.core.predictions import make_denoiser, null_label_of, prediction_targets
+from ddim_tutorial.core.predictions import make_denoiser, prediction_targets
 from ddim_tutorial.core.sampling import reverse_diffusion, sample
 from ddim_tutorial.core.schedule import diffusion_schedule, path_parameters
 from ddim_tutorial.data.normalization import ImageNormalizer
@@ -154,7 +154,7 @@ class DiffusionModel(keras.Model):
         """Predict ``(pred_noises, pred_images)``; evaluation uses the smoother EMA network."""
         network = self.network if training else self.ema_network
         denoise = make_denoiser(lambda inputs: network(inputs, training=training), class_labels=class_labels,
-                                prediction_type=self.config.prediction_type, null_label=null_label_of(network))
+                                prediction_type=self.config.prediction_type, null_label=self.config.num_classes or None)
         return denoise(noisy_images, noise_rates, signal_rates)
 
     # --------------------------------------------------------------- training

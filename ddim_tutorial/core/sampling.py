@@ -175,7 +175,8 @@ def reverse_diffusion_steps(network: keras.Model, initial_noise: Any, diffusion_
                                         image_size=network.inputs[0].shape[1], sampler=sampler, path=path, seed=seed)
     check_path_and_prediction(path, check_prediction_type(prediction_type), owner="reverse_diffusion")
     num_images = initial_noise.shape[0]
-    class_labels = check_guidance(null_label_of(network) or 0, class_labels, guidance_scale, num_images)
+    null_label = null_label_of(network)
+    class_labels = check_guidance(null_label or 0, class_labels, guidance_scale, num_images)
     fresh_noises = None
     if eta > 0 and isinstance(seed, int):
         fresh_noises = lambda step: step_noise(tuple(initial_noise.shape), seed, step)  # noqa: E731
@@ -183,7 +184,7 @@ def reverse_diffusion_steps(network: keras.Model, initial_noise: Any, diffusion_
         generator = seed or keras.random.SeedGenerator(None)
         fresh_noises = lambda step: keras.random.normal(tuple(initial_noise.shape), seed=generator)  # noqa: E731
     denoise = make_denoiser(lambda inputs: network(inputs, training=False), prediction_type=prediction_type,
-                            null_label=null_label_of(network), class_labels=class_labels,
+                            null_label=null_label, class_labels=class_labels,
                             guidance_scale=None if guidance_scale == 1 else guidance_scale)
     predict, advance = step_functions(denoise, num_images, diffusion_steps,
                                       *path_parameters(min_signal_rate, max_signal_rate, path),

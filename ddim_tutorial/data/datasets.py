@@ -6,9 +6,9 @@ shuffles and batches. :func:`load_dataset` is the single entry point that the CL
 notebooks use; it picks one of three sources:
 
 * a local image folder (``data_dir=`` or the ``DDIM_DATA_DIR`` environment variable),
-  read by :mod:`ddim_tutorial.folders` with PIL and NumPy only, so no TensorFlow is needed;
+  read by :mod:`ddim_tutorial.data.folders` with PIL and NumPy only, so no TensorFlow is needed;
 * Oxford Flowers 102 through ``tensorflow_datasets`` (needs TensorFlow and a download);
-* procedurally drawn flowers (:mod:`ddim_tutorial.synthetic`), which need nothing at all
+* procedurally drawn flowers (:mod:`ddim_tutorial.data.synthetic`), which need nothing at all
   and are the fallback when the download is impossible.
 
 Batches are ``tf.data`` datasets when Keras runs on TensorFlow and
@@ -234,7 +234,8 @@ def _import_tensorflow() -> Any:
 # --------------------------------------------------------------------------- datasets
 def image_folder_dataset(directory: str | os.PathLike, config: Any, split: str | None = "train", *,
                          repeat: bool = True, shuffle: bool = True, labels: bool = False) -> Any:
-    """The reference's pipeline over a local folder of images (see :func:`~ddim_tutorial.folders.load_image_folder`)."""
+    """The reference's pipeline over a local folder of images
+    (see :func:`~ddim_tutorial.data.folders.load_image_folder`)."""
     loaded = load_image_folder(directory, config.image_size, split, labels=labels)
     return _batch_loaded(loaded, config, split, repeat=repeat, shuffle=shuffle, labels=labels)
 

@@ -5,7 +5,7 @@ pre-split into ``train/`` and ``validation/`` (or ``val/``, ``test/``); otherwis
 :func:`list_image_files` splits it 80/20 after a seeded shuffle. :func:`load_image_folder`
 decodes every file to RGB, crops the centre square and resizes it like the reference's
 ``tf.image.resize(..., antialias=True)``; :func:`folder_class_names` names the classes.
-No TensorFlow is needed: :func:`ddim_tutorial.data.load_dataset` batches these arrays.
+No TensorFlow is needed: :func:`ddim_tutorial.data.datasets.load_dataset` batches these arrays.
 """
 
 from __future__ import annotations

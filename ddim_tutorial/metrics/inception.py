@@ -1,6 +1,6 @@
 """The InceptionV3 encoder behind KID: its weights, the model, and features of many images.
 
-KID (see :mod:`ddim_tutorial.kid`) compares images through the 2048 features of an
+KID (see :mod:`ddim_tutorial.metrics.kid`) compares images through the 2048 features of an
 ImageNet-trained InceptionV3. This module finds the weights, builds the encoder (float32
 under any dtype policy, cached per size and weights file) and runs it over arrays or
 datasets in fixed-size batches, so that the compiled forward pass is traced once.

@@ -1,7 +1,7 @@
 """Kernel Inception Distance (KID): how far generated images are from real ones.
 
 KID compares two sets of images through the features of an ImageNet-trained InceptionV3
-(:mod:`ddim_tutorial.inception`). It is the squared maximum mean discrepancy (MMD^2)
+(:mod:`ddim_tutorial.metrics.inception`). It is the squared maximum mean discrepancy (MMD^2)
 between the two feature sets under the polynomial kernel ``k(x, y) = (x . y / d + 1) ** 3``.
 Unlike FID it has an unbiased estimator, so even small samples give a fair (if noisy)
 number; 0 means "indistinguishable".

@@ -8,7 +8,7 @@ much closer to a training photograph than any held-out photograph is, is a copy 
 one); samples at the held-out photographs' distances are new images.
 
 Distances are root-mean-square differences of pixels in [0, 1] (or of any feature vectors,
-e.g. InceptionV3's from :func:`ddim_tutorial.inception.extract_features`). The same search
+e.g. InceptionV3's from :func:`ddim_tutorial.metrics.inception.extract_features`). The same search
 inside one set finds its duplicates (:func:`find_duplicates`).
 """
 

@@ -11,7 +11,7 @@ needs:
   can check that every backend draws the same pictures from the same noise;
 * ``README.md``: the model card, written from ``model.json``.
 
-``load("flowers32")`` rebuilds a ready :class:`~ddim_tutorial.model.DiffusionModel` on any
+``load("flowers32")`` rebuilds a ready :class:`~ddim_tutorial.core.model.DiffusionModel` on any
 Keras backend; ``available()`` lists the models with their one-line summaries.
 :func:`export` turns a training checkpoint into such a folder (``python -m ddim_tutorial
 export``).

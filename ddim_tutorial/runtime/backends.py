@@ -61,7 +61,7 @@ def select_backend(name: str | None, *, check_installed: bool = False) -> str:
 
 def accelerator_available() -> bool:
     """Whether the active Keras backend sees a GPU or TPU (imports the backend's package)."""
-    backend = os.environ.get("KERAS_BACKEND", DEFAULT_BACKEND)
+    backend = keras_backend()
     try:
         if backend == "jax":
             import jax
@@ -84,7 +84,7 @@ def auto_jit_compile(distributed: bool = False) -> bool:
     compiles a step at all); never ``torch.compile`` (minutes to compile, fragile, little gain); on
     TensorFlow where it sees a GPU or TPU, but not under ``tf.distribute`` (as Keras' own "auto"): on a
     CPU, XLA trains slower than the plain graph and takes long to compile (benchmarks/README.md)."""
-    backend = os.environ.get("KERAS_BACKEND", DEFAULT_BACKEND)
+    backend = keras_backend()
     if backend in ("jax", "torch"):
         return backend == "jax"
     return not distributed and accelerator_available()

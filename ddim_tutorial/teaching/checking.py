@@ -1,6 +1,6 @@
 """How the exercise checkers run a student's function and say what is wrong, in one sentence.
 
-The shared machinery behind :mod:`ddim_tutorial.exercises`, which holds the checkers themselves:
+The shared machinery behind :mod:`ddim_tutorial.teaching.exercises`, which holds the checkers themselves:
 a :class:`Trial` is one random case with the package's outputs (and those of known mistakes);
 :func:`compare` calls the student's function on every trial and either passes or names the
 problem (an exception, a wrong type, shape or dtype, NaN, a known mistake, a sign, a constant

@@ -7,7 +7,7 @@ shape, a dtype, a sign, a constant factor, swapped outputs, a known mistake such
 slerp, or the largest difference and where). A wrong function never makes a checker raise; misuse
 (not a function, an unknown exercise) raises ValueError. The package's code is the only ground
 truth. This module holds the ten checkers and the dispatcher :func:`check`; how a function is
-run, compared and described lives in :mod:`ddim_tutorial.checking`. Keras is imported inside the
+run, compared and described lives in :mod:`ddim_tutorial.teaching.checking`. Keras is imported inside the
 functions, so that importing this module never picks a backend.
 """
 
@@ -64,7 +64,7 @@ def _mix(images: Any, noises: Any, image_rates: Any, noise_rates: Any) -> np.nda
 @exercise_checker("schedule", "diffusion_schedule(diffusion_times, min_signal_rate, max_signal_rate)", 3)
 def check_schedule(fn: Callable) -> CheckResult:
     """Student's ``diffusion_schedule(diffusion_times, min_signal_rate, max_signal_rate)`` ->
-    ``(noise_rates, signal_rates)``, against :func:`ddim_tutorial.schedule.diffusion_schedule`."""
+    ``(noise_rates, signal_rates)``, against :func:`ddim_tutorial.core.schedule.diffusion_schedule`."""
     trials = []
     for seed, (shape, lo, hi) in enumerate([((6,), 0.02, 0.95), ((4, 1, 1, 1), 0.1, 0.8), ((3, 2), 0.05, 0.9)]):
         times = np.random.default_rng(seed).uniform(0.0, 1.0, shape).astype(np.float32)
@@ -107,7 +107,7 @@ def _embedding(variances: np.ndarray, frequencies: np.ndarray) -> np.ndarray:
 @exercise_checker("sinusoidal_embedding")
 def check_sinusoidal_embedding(fn: Callable) -> CheckResult:
     """Student's ``sinusoidal_embedding(noise_variances[, embedding_dims, min_frequency, max_frequency])``
-    against :class:`ddim_tutorial.network.SinusoidalEmbedding`; a one-argument function is checked
+    against :class:`ddim_tutorial.core.network.SinusoidalEmbedding`; a one-argument function is checked
     at the reference's 32 dimensions and frequencies 1 to 1000."""
     from ddim_tutorial.core.network import SinusoidalEmbedding
 
@@ -196,7 +196,7 @@ def _copy_weights(source: Any, target: Any, rng: np.random.Generator) -> bool:
 @exercise_checker("residual_block")
 def check_residual_block(fn: Callable) -> CheckResult:
     """Student's ``residual_block(width)`` returning ``apply(x)``, or ``residual_block(x, width)``, on
-    Keras inputs, against :func:`ddim_tutorial.network.residual_block`: same output shape, layers and
+    Keras inputs, against :func:`ddim_tutorial.core.network.residual_block`: same output shape, layers and
     parameter count, then the same outputs with the same random weights, in inference and training."""
     import keras
 
@@ -269,7 +269,7 @@ def check_loss(fn: Callable) -> CheckResult:
                         "next_signal_rates, eta, fresh_noises)", 8)
 def check_ddim_step(fn: Callable) -> CheckResult:
     """Student's ``ddim_step(pred_noises, pred_images, noise_rates, signal_rates, next_noise_rates,
-    next_signal_rates, eta, fresh_noises)`` against :func:`ddim_tutorial.sampling.ddim_step`; the
+    next_signal_rates, eta, fresh_noises)`` against :func:`ddim_tutorial.core.sampling.ddim_step`; the
     fresh noise is passed in at every eta, so the check is deterministic (at eta 0 it must not matter)."""
     from ddim_tutorial.core.sampling import ddim_step
 
@@ -303,7 +303,7 @@ def check_ddim_step(fn: Callable) -> CheckResult:
 @exercise_checker("kid", "unbiased_mmd(real_features, generated_features)", 2)
 def check_kid(fn: Callable) -> CheckResult:
     """Student's ``unbiased_mmd(real_features, generated_features)`` -> one number, the unbiased
-    MMD^2 with the kernel ``(x . y / d + 1) ** 3``, against :func:`ddim_tutorial.kid.kid_per_batch`."""
+    MMD^2 with the kernel ``(x . y / d + 1) ** 3``, against :func:`ddim_tutorial.metrics.kid.kid_per_batch`."""
     from ddim_tutorial.metrics.kid import kid_per_batch, polynomial_kernel
 
     trials = []
@@ -326,7 +326,7 @@ def check_kid(fn: Callable) -> CheckResult:
 @exercise_checker("slerp", "slerp(start, end, fraction)", 3)
 def check_slerp(fn: Callable) -> CheckResult:
     """Student's ``slerp(start, end, fraction)`` -> one noise, for a float ``fraction`` (the package's
-    stacked ``[1, ...]`` result is accepted too), against :func:`ddim_tutorial.interpolation.slerp`,
+    stacked ``[1, ...]`` result is accepted too), against :func:`ddim_tutorial.teaching.interpolation.slerp`,
     on endpoints about 53 degrees apart, so that the 90-degree shortcut fails."""
     from ddim_tutorial.teaching.interpolation import lerp, slerp
 
@@ -349,7 +349,7 @@ def check_slerp(fn: Callable) -> CheckResult:
 @exercise_checker("guidance", "guided_prediction(conditional, unconditional, guidance_scale)", 3)
 def check_guidance(fn: Callable) -> CheckResult:
     """Student's ``guided_prediction(conditional, unconditional, guidance_scale)`` -> the guided
-    network output, against :func:`ddim_tutorial.predictions.network_predictions` run on a toy network
+    network output, against :func:`ddim_tutorial.core.predictions.network_predictions` run on a toy network
     whose answers with and without the label are ``conditional`` and ``unconditional``."""
     from ddim_tutorial.core.predictions import network_predictions
 
@@ -395,7 +395,7 @@ def check_guidance(fn: Callable) -> CheckResult:
 def check_flow_step(fn: Callable) -> CheckResult:
     """Student's ``flow_step(noisy_images, velocities, noise_rates, next_noise_rates)`` -> the noisy images
     at the next noise rate, one Euler step along the flow velocity. The package has no such function:
-    the expected answer is a DDIM step (:func:`ddim_tutorial.sampling.ddim_step`) on the linear path,
+    the expected answer is a DDIM step (:func:`ddim_tutorial.core.sampling.ddim_step`) on the linear path,
     from the noise and image that the velocity implies, which is the point of the exercise."""
     from ddim_tutorial.core.predictions import components_from_predictions
     from ddim_tutorial.core.sampling import ddim_step

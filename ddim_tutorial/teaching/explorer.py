@@ -1,7 +1,7 @@
 """The slider machinery behind the lessons' explorers: controls, a cached computation, a picture.
 
 :class:`Explorer` wires ipywidgets controls (7.7 in Colab, or 8.x) to an expensive
-computation and a matplotlib picture; :mod:`ddim_tutorial.widgets` holds the explorers the
+computation and a matplotlib picture; :mod:`ddim_tutorial.teaching.widgets` holds the explorers the
 lessons show. An explorer is an object, not just a widget, so that tests and curious
 students can drive it from code: ``explorer.controls[...]`` are the controls (set
 ``.value``, or ``.click()`` the button), ``explorer.result`` the last computed result,

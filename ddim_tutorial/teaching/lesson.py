@@ -28,7 +28,7 @@ the bundled model into ``finetuned/`` inside it.
 
 Without a GPU, no training cell runs for more than about two minutes unless asked to
 (``DDIM_LONG_TRAINING=1`` or ``long=True``), and every run prints, before it starts, what it
-trains and about how long that takes on this machine (:func:`ddim_tutorial.training.describe_run`).
+trains and about how long that takes on this machine (:func:`ddim_tutorial.training.driver.describe_run`).
 """
 
 from __future__ import annotations

@@ -1,12 +1,12 @@
 """The lessons' interactive explorers, for ipywidgets 7.7 (Colab) and 8.x.
 
-Each factory returns an :class:`~ddim_tutorial.explorer.Explorer` (controls, a cached
+Each factory returns an :class:`~ddim_tutorial.teaching.explorer.Explorer` (controls, a cached
 computation and a picture; see that module for how caching and live redrawing work).
 ``explorer.result`` is the last computed result (for the model explorers the sampled images,
 float32 ``[N, S, S, 3]`` in [0, 1]); where widgets do not run, end a cell with
 ``explorer.figure``, a picture of the setting it opened at. The explorers that run the model
 sample through the package's samplers: ``model.generate`` (its compiled sampler), or, for the
-trajectory, :func:`~ddim_tutorial.sampling.reverse_diffusion_steps` with the model's
+trajectory, :func:`~ddim_tutorial.core.sampling.reverse_diffusion_steps` with the model's
 prediction type and ``generate``'s seeds, so that its last image is ``generate``'s.
 
 Where the default setting cannot redraw in under a second (``explorer.LIVE_SECONDS``), the
@@ -64,7 +64,7 @@ __all__ = [
     "paths_explorer",
 ]
 
-#: How the sampler explorer's buttons name the samplers of :mod:`ddim_tutorial.sampling`.
+#: How the sampler explorer's buttons name the samplers of :mod:`ddim_tutorial.core.sampling`.
 SAMPLER_LABELS = {"ddim": "DDIM", "dpm++2s": "DPM++ 2S"}
 #: The fewest DPM-Solver++(2S) steps the sampler explorer opens at where DDIM is too slow (5 evaluations).
 MIN_LIVE_DPM_STEPS = 3
@@ -238,12 +238,12 @@ def sampler_explorer(model: Any, num_images: int = 6, *, num_cols: int | None = 
 
     One seed fixes the initial noise, so with ``eta = 0`` moving only "steps" shows how the
     same images sharpen with more steps, and switching between "DDIM" and "DPM++ 2S" (the
-    second-order :func:`~ddim_tutorial.sampling.dpm_solver_2s_step`, which takes no eta)
+    second-order :func:`~ddim_tutorial.core.sampling.dpm_solver_2s_step`, which takes no eta)
     compares the two samplers on the same noise; the title counts the network evaluations. A
     fast model redraws on slider release. Where the default (DDIM at ``steps``) is too slow for
     that, the explorer opens at DPM++ 2S with as many steps as redraw in under a second, and
     says so in its status line; where even that is too slow, it waits for **sample**
-    (``live``, see :mod:`ddim_tutorial.explorer`).
+    (``live``, see :mod:`ddim_tutorial.teaching.explorer`).
     """
     return SamplerExplorer(model, num_images, num_cols=num_cols, steps=steps, max_steps=max_steps, seed=seed,
                            live=live, sampler=sampler)
@@ -288,7 +288,7 @@ def trajectory_explorer(model: Any, *, steps: int = 10, max_steps: int = 50, see
                         max_columns: int = 10, live: bool | str = "auto") -> TrajectoryExplorer:
     """Reverse diffusion of one image, step by step: noisy images on top, predictions below.
 
-    It runs the package's own loop, :func:`~ddim_tutorial.sampling.reverse_diffusion_steps`,
+    It runs the package's own loop, :func:`~ddim_tutorial.core.sampling.reverse_diffusion_steps`,
     with the model's ``prediction_type`` and the seeds of ``model.generate``: its last predicted
     image is the image ``model.generate(1, steps, eta=eta, seed=seed)`` gives.
     """
@@ -430,7 +430,7 @@ def guidance_explorer(model: Any, class_names: list[str] | None = None, num_imag
     The seed fixes the initial noise, so moving only "guidance" shows the same images pulled
     towards the chosen species: at 0 the label is ignored (the unconditional model), at 1 the
     conditional model as trained, above 1 classifier-free guidance pushes further (see
-    :func:`ddim_tutorial.predictions.network_predictions`). A fast model redraws on release.
+    :func:`ddim_tutorial.core.predictions.network_predictions`). A fast model redraws on release.
     Where the default steps are too slow for that, it opens at fewer steps (not below
     ``MIN_GUIDED_STEPS``) that redraw in under a second, and says so in its status line; where
     even that is too slow, it waits for **sample**. ``class_names`` default to

@@ -71,9 +71,9 @@ def train(config: DDIMConfig, *, data_dir: str | os.PathLike | None = None, sour
     per epoch (and of validation) for quick checks. ``initial_model`` (a trained
     ``DiffusionModel`` of the same architecture, e.g. ``pretrained.load("flowers32")``)
     fine-tunes: its weights, EMA weights and normalizer are the starting point. ``verbose`` is Keras' (``"auto"``, 0, 1,
-    2). Raises :class:`~ddim_tutorial.interrupts.TrainingInterrupted` (a KeyboardInterrupt)
+    2). Raises :class:`~ddim_tutorial.training.interrupts.TrainingInterrupted` (a KeyboardInterrupt)
     after a clean stop on SIGINT/SIGTERM, and
-    :class:`~ddim_tutorial.callbacks.NonFiniteLossError` when the loss becomes NaN or Inf.
+    :class:`~ddim_tutorial.training.callbacks.NonFiniteLossError` when the loss becomes NaN or Inf.
     """
     _check_arguments(config, epochs, max_train_batches, out, resume, initial_model)
     epochs = config.num_epochs if epochs is None else epochs
